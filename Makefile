@@ -1,0 +1,58 @@
+# kube-herald: `make demo` and `make test` set up everything they need on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+KAFKA := compose/kafka-local
+WITH_KAFKA := compose/with-kafka
+PYTEST_ARGS ?=
+
+.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test demo schemas clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kube-herald needs Python >= 3.11, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,rocksdb]'
+	@touch $@
+
+venv: $(INSTALLED) ## create .venv and install kube-herald with its dev tools
+
+kafka-jars: ## resolve the Kafka broker's jars from Maven Central (cached)
+	$(KAFKA) fetch
+
+setup: venv kafka-jars ## everything the demo and the tests need
+
+kafka-start: kafka-jars ## start the local broker (127.0.0.1:19092)
+	$(KAFKA) start
+
+kafka-stop: ## stop the local broker this checkout started
+	$(KAFKA) stop
+
+lint: venv ## ruff, mypy (strict), import contracts, JSON Schema files up to date
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m schemas.export --check
+
+unit: venv ## fast tests, no broker
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test: setup lint ## lint, then every test against a real broker (started and stopped here)
+	$(WITH_KAFKA) $(BIN)/pytest -ra $(PYTEST_ARGS)
+
+demo: setup ## run the pipeline on sample events and print the alerts it delivers
+	$(WITH_KAFKA) $(BIN)/herald demo
+
+schemas: venv ## regenerate schemas/json from the models
+	$(BIN)/python -m schemas.export
+
+clean: kafka-stop ## remove the virtualenv and local state (not the jar cache)
+	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache

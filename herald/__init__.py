@@ -1,0 +1,1 @@
+"""The ``herald`` command: one entry point that wires each stage's process."""

@@ -1,0 +1,1 @@
+"""The notifiers: one consumer group per receiver, delivering incidents within each vendor's limits."""

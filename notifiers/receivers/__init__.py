@@ -1,0 +1,43 @@
+"""The receiver registry: one module per receiver type, one line here per module.
+
+A receiver implements :class:`Receiver`; its settings are a pydantic model validated
+against its own section of the config file.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from notifiers.notification import Notification
+from notifiers.receivers import console, webhook
+from notifiers.templating import Renderer
+
+
+class Receiver(Protocol):
+    name: str
+    type: str
+
+    @property
+    def target(self) -> str:
+        """Where deliveries go, safe to log (secrets redacted)."""
+        ...
+
+    async def send(self, notification: Notification) -> None:
+        """Deliver, or raise RetryableError / PermanentError."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ReceiverFactory(Protocol):
+    config_model: type[BaseModel]
+
+    def __call__(self, config: BaseModel, renderer: Renderer) -> Receiver: ...
+
+
+REGISTRY: dict[str, ReceiverFactory] = {
+    "console": console.ConsoleReceiver,
+    "webhook": webhook.WebhookReceiver,
+}

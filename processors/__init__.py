@@ -1,0 +1,1 @@
+"""The processors: validate, normalize, classify and turn occurrences into incidents."""

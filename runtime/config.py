@@ -1,0 +1,295 @@
+"""One configuration file for every process, validated with errors that say where and what.
+
+The file is YAML with ``${ENV}`` interpolation. Unknown keys are errors, since a typo
+is the usual cause. Sections that belong to one stage (a receiver's settings, say) are
+validated by that stage through :meth:`HeraldConfig.validate_section`, which reports
+errors located in the same file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from schemas.raw import CLUSTER_ID_PATTERN
+from schemas.topics import Topics
+
+ENV_CONFIG_PATH = "HERALD_CONFIG"
+ENV_BOOTSTRAP = "HERALD_KAFKA_BOOTSTRAP"
+ENV_TOPIC_PREFIX = "HERALD_TOPIC_PREFIX"
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+S = TypeVar("S", bound=BaseModel)
+
+
+class Settings(BaseModel):
+    """Base of every config section: frozen, and strict about unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(Settings):
+    bootstrap_servers: str = Field("127.0.0.1:19092", description="Comma-separated host:port list.")
+    topic_prefix: str = Field("herald.", pattern=r"^[A-Za-z0-9._-]*$", description="Prefix of every topic.")
+    partitions: int = Field(6, ge=1, le=10_000, description="Partitions of the topics kube-herald creates.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = Field(None, description="CA bundle file for SSL listeners.")
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    def librdkafka(self) -> dict[str, str]:
+        """The common librdkafka properties (confluent-kafka) for these settings."""
+        conf = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username is not None:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location:
+            conf["ssl.ca.location"] = self.ssl_ca_location
+        return conf
+
+
+class ProducerSettings(Settings):
+    cluster: str = Field(pattern=CLUSTER_ID_PATTERN, description="This cluster's id, carried by every event.")
+    producer_id: str = Field(default_factory=socket.gethostname, description="This replica's id.")
+    linger_ms: int = Field(20, ge=0, le=5000, description="librdkafka linger.ms: batching vs latency.")
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "zstd"
+
+
+class ProcessorSettings(Settings):
+    app_id: str = Field("herald-processor", description="Faust app id: the consumer group and table prefix.")
+    store: str = Field("memory://", description="Table store: memory:// or rocksdb://.")
+    data_dir: Path = Field(Path(".run/processor"), description="Where the worker keeps local table state.")
+    web_port: int | None = Field(None, ge=1, le=65535, description="Faust web server port; off if unset.")
+
+
+class NotifierSettings(Settings):
+    retry_budget_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="How long one delivery may keep failing retryably before it is dead-lettered.",
+    )
+    timezone: str = Field("UTC", description="Time zone for rendered timestamps, e.g. Asia/Shanghai.")
+    templates_dir: Path | None = Field(
+        None, description="Directory of user templates that override defaults."
+    )
+
+
+class ReceiverEntry(BaseModel):
+    """The keys every receiver has; the rest is validated by the receiver's own model."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
+    type: str = Field(min_length=1)
+
+
+class HeraldConfig(Settings):
+    kafka: KafkaSettings = KafkaSettings()
+    producer: ProducerSettings | None = None
+    processor: ProcessorSettings = ProcessorSettings()
+    notifier: NotifierSettings = NotifierSettings()
+    receivers: list[ReceiverEntry] = Field(default_factory=list)
+
+    _source: _Source | None = None
+
+    def receiver(self, name: str) -> tuple[int, ReceiverEntry]:
+        for index, entry in enumerate(self.receivers):
+            if entry.name == name:
+                return index, entry
+        known = ", ".join(r.name for r in self.receivers) or "none configured"
+        raise ConfigError(
+            [ConfigIssue(self.source_file, ("receivers",), None, f"no receiver named {name!r} ({known})")]
+        )
+
+    def validate_section(self, path: Sequence[str | int], model: type[S], data: Mapping[str, Any]) -> S:
+        """Validate one section with a stage's own model, locating errors in this file."""
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_issues(exc, self._source, tuple(path))) from None
+
+    @property
+    def source_file(self) -> str:
+        return self._source.file if self._source else "<defaults>"
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    file: str
+    path: tuple[str | int, ...]
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {_dotted(self.path) or '(top level)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """One or more problems in the configuration, each located by file, line and key path."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        super().__init__("\n".join(str(issue) for issue in issues))
+        self.issues = issues
+
+
+@dataclass
+class _Source:
+    file: str
+    lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)
+
+    def line_of(self, path: tuple[str | int, ...]) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> HeraldConfig:
+    """Load ``path`` (or $HERALD_CONFIG; or defaults), interpolate ``${ENV}`` and validate."""
+    environ = os.environ if env is None else env
+    chosen = path or environ.get(ENV_CONFIG_PATH)
+    if chosen:
+        source, data = _read(Path(chosen), environ)
+    else:
+        source, data = _Source("<defaults>"), {}
+    _apply_env_overrides(data, environ)
+    try:
+        config = HeraldConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_issues(exc, source, ())) from None
+    config._source = source
+    return config
+
+
+def _read(path: Path, environ: Mapping[str, str]) -> tuple[_Source, dict[str, Any]]:
+    source = _Source(str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(path), (), None, f"cannot read: {exc.strerror}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([ConfigIssue(str(path), (), line, f"not valid YAML: {exc}")]) from None
+    if data is None:
+        return source, {}
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(str(path), (), 1, "expected a mapping at the top level")])
+    _index_lines(node, (), source.lines)
+    missing: list[ConfigIssue] = []
+    data = _interpolate(data, (), environ, source, missing)
+    if missing:
+        raise ConfigError(missing)
+    return source, data
+
+
+def _index_lines(
+    node: yaml.Node | None, path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]
+) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = (*path, str(key_node.value))
+            lines[child] = key_node.start_mark.line + 1
+            _index_lines(value_node, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item.start_mark.line + 1
+            _index_lines(item, child, lines)
+
+
+def _interpolate(
+    value: Any,
+    path: tuple[str | int, ...],
+    environ: Mapping[str, str],
+    source: _Source,
+    missing: list[ConfigIssue],
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, str(k)), environ, source, missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), environ, source, missing) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            missing.append(
+                ConfigIssue(
+                    source.file, path, source.line_of(path), f"environment variable {name} is not set"
+                )
+            )
+            return ""
+
+        return _ENV_REF.sub(substitute, value)
+    return value
+
+
+def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Let the environment point every process at one broker and one prefix (tests, CI, compose)."""
+    overrides = {ENV_BOOTSTRAP: "bootstrap_servers", ENV_TOPIC_PREFIX: "topic_prefix"}
+    for variable, key in overrides.items():
+        if variable in environ:
+            kafka = data.setdefault("kafka", {})
+            if isinstance(kafka, dict):
+                kafka[key] = environ[variable]
+
+
+def _issues(exc: ValidationError, source: _Source | None, prefix: tuple[str | int, ...]) -> list[ConfigIssue]:
+    file = source.file if source else "<defaults>"
+    issues = []
+    for error in exc.errors(include_url=False):
+        path = (*prefix, *error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling)"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif "input" in error and not _looks_secret(path):
+            message = f"{message} (got {_brief(error['input'])})"
+        line = source.line_of(path) if source else None
+        issues.append(ConfigIssue(file, path, line, message))
+    return issues
+
+
+def _looks_secret(path: tuple[str | int, ...]) -> bool:
+    leaf = str(path[-1]).lower() if path else ""
+    return any(word in leaf for word in ("secret", "password", "token", "key", "url", "header"))
+
+
+def _brief(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -1,0 +1,38 @@
+"""The versioned contracts of every kube-herald topic.
+
+This package is the only thing the producer, the processors and the notifiers share:
+each message on a topic is one of these models, serialized with orjson, carrying its
+schema name (``schema``) and major version (``v``). JSON Schema copies of the models
+live in ``schemas/json/`` for consumers outside this code base.
+"""
+
+from schemas.clean import CleanEvent, Severity
+from schemas.codec import SchemaError, decode, encode
+from schemas.deadletter import DeadLetter
+from schemas.incident import Incident, IncidentStatus, SampleMessage
+from schemas.quarantine import QuarantineRecord
+from schemas.raw import Observation, RawEnvelope, raw_partition_key
+from schemas.silence import Matcher, MatchOp, Silence
+from schemas.topics import TOPIC_SPECS, Topics, TopicSpec
+
+__all__ = [
+    "TOPIC_SPECS",
+    "CleanEvent",
+    "DeadLetter",
+    "Incident",
+    "IncidentStatus",
+    "MatchOp",
+    "Matcher",
+    "Observation",
+    "QuarantineRecord",
+    "RawEnvelope",
+    "SampleMessage",
+    "SchemaError",
+    "Severity",
+    "Silence",
+    "TopicSpec",
+    "Topics",
+    "decode",
+    "encode",
+    "raw_partition_key",
+]

@@ -1,0 +1,60 @@
+"""The clean event: a flattened, classified occurrence for the processors and analytics."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from schemas.base import TopicModel, UtcDatetime
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class CleanEvent(TopicModel):
+    """One deduplicated occurrence, normalized from either Events API.
+
+    Published to ``events.clean`` keyed like the raw topic (cluster + object), for
+    downstream analytics consumers; exactly one record per occurrence id.
+    """
+
+    SCHEMA: ClassVar[str] = "herald.clean-event"
+    VERSION: ClassVar[int] = 1
+
+    schema_: Literal["herald.clean-event"] = Field("herald.clean-event", alias="schema")
+    v: Literal[1] = 1
+    occurrence_id: str
+    cluster: str
+    namespace: str | None = None
+    kind: str
+    name: str
+    uid: str | None = None
+    workload_kind: str | None = None
+    workload_name: str | None = None
+    node: str | None = None
+    reason: str
+    type: str
+    message: str
+    count: int = Field(ge=1)
+    first_seen: UtcDatetime
+    last_seen: UtcDatetime
+    source_component: str | None = None
+    reporting_component: str | None = None
+    category: str
+    severity: Severity
+    labels: dict[str, str] = Field(default_factory=dict)
+    observed_at: UtcDatetime
+
+    model_config = TopicModel.model_config | {"populate_by_name": True}

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime.config import ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "herald.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_need_no_file() -> None:
+    config = load_config(None, env={})
+    assert config.kafka.bootstrap_servers == "127.0.0.1:19092"
+    assert config.kafka.topics.raw == "herald.events.raw"
+
+
+def test_errors_name_file_line_and_key_path(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "kafka:\n  bootstrap_servers: x:1\n  partitons: 3\nproducer:\n  cluster: Not_Valid\nprocessor:\n  web_port: abc\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    lines = str(caught.value).splitlines()
+    assert f"{path}:3: kafka.partitons: unknown key (check its spelling)" in lines
+    assert any(line.startswith(f"{path}:5: producer.cluster: String should match pattern") for line in lines)
+    assert any(line.startswith(f"{path}:7: processor.web_port:") for line in lines)
+    assert len(caught.value.issues) == 3
+
+
+def test_environment_interpolation_and_missing_variables(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  bootstrap_servers: ${BROKER}\n  topic_prefix: ${PREFIX:-dflt.}\n")
+    config = load_config(path, env={"BROKER": "b:9"})
+    assert config.kafka.bootstrap_servers == "b:9"
+    assert config.kafka.topic_prefix == "dflt."
+    with pytest.raises(
+        ConfigError, match=r"herald.yaml:2: kafka.bootstrap_servers: environment variable BROKER"
+    ):
+        load_config(path, env={})
+
+
+def test_env_overrides_point_every_process_at_one_broker(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  bootstrap_servers: a:1\n")
+    config = load_config(path, env={"HERALD_KAFKA_BOOTSTRAP": "b:2", "HERALD_TOPIC_PREFIX": "t."})
+    assert config.kafka.bootstrap_servers == "b:2"
+    assert config.kafka.topic_prefix == "t."
+
+
+def test_secret_values_never_appear_in_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  sasl_password: [hunter2-secret]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_receiver_sections_are_validated_with_located_errors(tmp_path: Path) -> None:
+    from notifiers.runner import build_receiver
+
+    path = write(tmp_path, "receivers:\n  - name: ops\n    type: webhook\n    urll: http://x\n")
+    config = load_config(path, env={})
+    with pytest.raises(ConfigError) as caught:
+        build_receiver(config, "ops")
+    text = str(caught.value)
+    assert f"{path}:4: receivers[0].urll: unknown key" in text
+    assert f"{path}:2: receivers[0].url: required key is missing" in text
+
+
+def test_unknown_receiver_type_is_located(tmp_path: Path) -> None:
+    from notifiers.runner import build_receiver
+
+    path = write(tmp_path, "receivers:\n  - name: ops\n    type: pager\n")
+    with pytest.raises(ConfigError, match=r"receivers\[0\].type: unknown type 'pager'"):
+        build_receiver(load_config(path, env={}), "ops")
