@@ -22,7 +22,9 @@ def test_defaults_need_no_file() -> None:
 def test_errors_name_file_line_and_key_path(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "kafka:\n  bootstrap_servers: x:1\n  partitons: 3\nproducer:\n  cluster: Not_Valid\nprocessor:\n  web_port: abc\n",
+        "kafka:\n  bootstrap_servers: x:1\n  partitons: 3\n"
+        "producer:\n  cluster: Not_Valid\n"
+        "processor:\n  web_port: abc\n",
     )
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})

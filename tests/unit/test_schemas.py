@@ -66,7 +66,7 @@ def test_event_without_identity_is_rejected_with_the_field_named() -> None:
 
 def test_naive_timestamps_are_rejected() -> None:
     with pytest.raises(ValueError, match="time zone"):
-        envelope(observed_at=datetime(2026, 11, 27))  # noqa: DTZ001
+        envelope(observed_at=datetime(2026, 11, 27))
 
 
 def test_topic_names_share_the_prefix() -> None:
