@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from runtime.redact import scrub
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -25,8 +27,37 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(payload, default=str).decode()
 
 
+class SecretFilter(logging.Filter):
+    """Last line of defence: scrub every registered secret from every log line.
+
+    Code must not log secrets in the first place; this catches what a library logs on
+    its own (HTTP clients log request URLs, and chat robots keep their key there).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            cleaned = scrub(message, self.secrets)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+        return True
+
+
+SECRETS = SecretFilter()
+
+
+def register_secrets(values: list[str]) -> None:
+    """Add values that must never reach a log line."""
+    SECRETS.secrets.extend(v for v in values if v and v not in SECRETS.secrets)
+
+
 def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(SECRETS)
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
@@ -34,3 +65,6 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # HTTP clients log each request URL at INFO; webhook URLs carry keys.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

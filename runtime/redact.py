@@ -31,6 +31,23 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, path, query, ""))
 
 
+def url_secrets(url: str) -> list[str]:
+    """Every part of ``url`` that :func:`redact_url` hides, so free text can be scrubbed of it too."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    found = [url]
+    if parts.password:
+        found.append(parts.password)
+    found.extend(segment for segment in parts.path.split("/") if _TOKENISH.match(segment))
+    for pair in parts.query.split("&"):
+        value = pair.split("=", 1)[-1]
+        if value:
+            found.append(value)
+    return found
+
+
 def scrub(text: str, secrets: list[str]) -> str:
     """Remove every known secret value from free text (an exception message, a response body)."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):

@@ -12,7 +12,8 @@ from notifiers.errors import PermanentError
 from notifiers.http import post
 from notifiers.notification import Notification
 from notifiers.templating import Renderer
-from runtime.redact import redact_url
+from runtime.log import register_secrets
+from runtime.redact import redact_url, url_secrets
 
 
 class WebhookConfig(BaseModel):
@@ -40,7 +41,8 @@ class WebhookReceiver:
         self._config = config
         self._renderer = renderer
         self._url = config.url.get_secret_value()
-        self._secrets = [self._url, *(h.get_secret_value() for h in config.headers.values())]
+        self._secrets = [*url_secrets(self._url), *(h.get_secret_value() for h in config.headers.values())]
+        register_secrets(self._secrets)
         self._client = httpx.AsyncClient(timeout=config.timeout_seconds)
 
     @property

@@ -83,3 +83,10 @@ def read_topic(
     finally:
         consumer.close()
     return messages
+
+
+def ensure_namespace_topics(namespace: Namespace) -> None:
+    """Create the namespace's topics up front, as `herald topics create` would."""
+    from runtime.kafka import ensure_topics
+
+    ensure_topics(namespace.config.kafka)

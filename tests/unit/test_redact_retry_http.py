@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from notifiers.errors import PermanentError, RetryableError
 from notifiers.http import raise_for_response, retry_after_seconds
 from notifiers.retry import BACKOFF_SECONDS, backoff_delay
-from runtime.redact import REDACTED, redact_url, scrub
+from runtime.redact import REDACTED, redact_url, scrub, url_secrets
 
 
 @pytest.mark.parametrize(
@@ -79,3 +79,21 @@ def test_http_status_classification(status: int, error: type[Exception] | None) 
     assert "SECRET" not in str(caught.value)
     if isinstance(caught.value, RetryableError):
         assert caught.value.retry_after == 3
+
+
+def test_url_secrets_cover_everything_redaction_hides() -> None:
+    url = "https://bot:pw-123@h.example/hook/abcdefghijklmnop?key=k-1&sign=s-2"
+    secrets = url_secrets(url)
+    assert {"pw-123", "abcdefghijklmnop", "k-1", "s-2"} <= set(secrets)
+    assert scrub(f"echo key=k-1 sign=s-2 at {url}", secrets).count(REDACTED) == 3
+
+
+def test_log_lines_are_scrubbed_of_registered_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from runtime.log import register_secrets, setup_logging
+
+    setup_logging("INFO")
+    register_secrets(["tok-abc-123"])
+    logging.getLogger("some.library").info("POST https://x/?access_token=%s", "tok-abc-123")
+    assert "tok-abc-123" not in capsys.readouterr().err
