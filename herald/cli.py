@@ -24,11 +24,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    producer = sub.add_parser("producer", help="publish a cluster's events to the raw topic")
+    producer = sub.add_parser(
+        "producer", help="watch the configured clusters' Events and publish every occurrence to the raw topic"
+    )
     producer.add_argument(
-        "--events-file", type=Path, required=True, help="JSON lines of Event objects or envelopes"
+        "--events-file",
+        type=Path,
+        help="publish a JSON-lines file of Events (or envelopes) once, instead of watching",
     )
     producer.add_argument("--cluster", help="cluster id (overrides producer.cluster)")
+
+    replay = sub.add_parser("replay", help="publish a JSON-lines file of Events at a chosen speed")
+    replay.add_argument("file", type=Path, help="JSON lines of Event objects or envelopes")
+    replay.add_argument("--speed", type=float, default=1.0, help="times real time; 0 = as fast as possible")
+    replay.add_argument("--cluster", help="cluster id for bare Event objects (overrides producer.cluster)")
+
+    simulate = sub.add_parser(
+        "simulate", help="publish a realistic simulated event stream (no cluster needed)"
+    )
+    simulate.add_argument("--clusters", type=int, default=1, help="how many simulated clusters")
+    simulate.add_argument("--cluster-prefix", default="sim", help="cluster ids are PREFIX-1, PREFIX-2, ...")
+    simulate.add_argument("--rate", type=float, default=20.0, help="events per second, all clusters together")
+    simulate.add_argument("--duration", type=float, default=60.0, help="simulated seconds; 0 = forever")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--scenario", action="append", help="only these scenarios (repeatable)")
+    simulate.add_argument("--speed", type=float, default=1.0, help="times real time; 0 = as fast as possible")
+    simulate.add_argument("--output", type=Path, help="write envelopes as JSON lines here instead of Kafka")
+    simulate.add_argument("--list-scenarios", action="store_true", help="describe the scenarios and exit")
 
     sub.add_parser("processor", help="run a processing worker (Faust)")
 
@@ -72,7 +94,34 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
         if settings is None:
             print(f"{config.source_file}: producer.cluster: required (or pass --cluster)", file=sys.stderr)
             return 2
-        return run_from_file(config, settings, args.events_file)
+        if args.events_file:
+            return run_from_file(config, settings, args.events_file)
+        from producer.service import run_watch
+
+        return run_watch(config, settings)
+    if args.command == "replay":
+        from producer.replay import run_replay
+
+        settings = _producer_settings(config, args.cluster) or ProducerSettings(cluster="replay")
+        return run_replay(config, settings, args.file, speed=args.speed)
+    if args.command == "simulate":
+        from producer.replay import run_simulate
+        from producer.simulate import describe
+
+        if args.list_scenarios:
+            print(describe())
+            return 0
+        return run_simulate(
+            config,
+            config.producer,
+            clusters=[f"{args.cluster_prefix}-{n}" for n in range(1, args.clusters + 1)],
+            rate=args.rate,
+            duration=args.duration or None,
+            seed=args.seed,
+            scenarios=args.scenario,
+            speed=args.speed,
+            output=args.output,
+        )
     if args.command == "processor":
         from processors.main import run_worker
 

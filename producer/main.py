@@ -11,6 +11,7 @@ from producer.file_source import BadLine, read_events
 from producer.publisher import Publisher
 from runtime.config import HeraldConfig, ProducerSettings
 from runtime.kafka import ensure_topics
+from schemas import QuarantineRecord
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ def run_from_file(config: HeraldConfig, settings: ProducerSettings, path: Path) 
     """Publish every event in ``path``, wait until Kafka has them all, and report."""
     ensure_topics(config.kafka, ["events.raw", "events.invalid"])
     publisher = Publisher(config.kafka, settings)
+    cluster = settings.default_cluster
     stopping = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -28,19 +30,21 @@ def run_from_file(config: HeraldConfig, settings: ProducerSettings, path: Path) 
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    for item in read_events(path, cluster=settings.cluster, producer_id=settings.producer_id):
+    for item in read_events(path, cluster=cluster, producer_id=settings.producer_id):
         if stopping:
             break
         if isinstance(item, BadLine):
             log.error("%s:%d: %s", path, item.line, item.error)
-            publisher.quarantine(
+            record = QuarantineRecord.of(
                 stage="producer.file",
                 reason=item.error.reason,
-                error=str(item.error),
-                source=str(path),
-                line=item.line,
+                error=item.error.detail,
+                source_topic=str(path),
+                partition=-1,
+                offset=item.line,
                 payload=item.raw,
             )
+            publisher.quarantine(record, key=f"{path}:{item.line}")
         else:
             publisher.publish(item)
     remaining = publisher.flush(timeout=120.0)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from schemas.raw import CLUSTER_ID_PATTERN
 from schemas.topics import Topics
@@ -66,11 +66,64 @@ class KafkaSettings(Settings):
         return conf
 
 
+class ClusterSource(Settings):
+    """One cluster to watch: its id and how to reach its API server."""
+
+    cluster: str = Field(pattern=CLUSTER_ID_PATTERN, description="Cluster id carried by every event.")
+    kubeconfig: Path | None = Field(
+        None, description="kubeconfig file; default $KUBECONFIG or ~/.kube/config."
+    )
+    context: str | None = Field(None, description="kubeconfig context; default its current-context.")
+    in_cluster: bool = Field(False, description="Use the pod's service account instead of a kubeconfig.")
+
+
 class ProducerSettings(Settings):
-    cluster: str = Field(pattern=CLUSTER_ID_PATTERN, description="This cluster's id, carried by every event.")
+    cluster: str | None = Field(
+        None,
+        pattern=CLUSTER_ID_PATTERN,
+        description="This cluster's id (shorthand for one entry in clusters).",
+    )
+    clusters: list[ClusterSource] = Field(
+        default_factory=list,
+        description="Several clusters watched by one process, one kubeconfig context each.",
+    )
     producer_id: str = Field(default_factory=socket.gethostname, description="This replica's id.")
+    api: Literal["v1", "events.k8s.io/v1"] = Field("v1", description="Which Events API to watch.")
+    namespace: str | None = Field(None, description="Watch one namespace only; default all.")
+    field_selector: str | None = Field(None, description="e.g. type=Warning")
+    label_selector: str | None = None
+    page_size: int = Field(500, ge=1, le=10_000, description="Items per page of the initial list.")
+    watch_timeout_seconds: int = Field(300, ge=1, description="Server-side timeout of one watch request.")
+    read_timeout_seconds: float = Field(
+        90.0, gt=0, description="A watch silent this long (no event, no bookmark) is reconnected."
+    )
+    backoff_max_seconds: float = Field(30.0, gt=0, description="Cap of the reconnect backoff.")
+    max_event_age_seconds: float | None = Field(
+        None, gt=0, description="Skip events whose last occurrence is older than this (off by default)."
+    )
+    checkpoint_interval_seconds: float = Field(1.0, gt=0, description="How often the resume point is saved.")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="/metrics, /healthz, /readyz; off if unset."
+    )
     linger_ms: int = Field(20, ge=0, le=5000, description="librdkafka linger.ms: batching vs latency.")
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "zstd"
+
+    @model_validator(mode="after")
+    def _names_a_cluster(self) -> ProducerSettings:
+        if self.cluster is None and not self.clusters:
+            raise ValueError("set producer.cluster (or list producer.clusters)")
+        return self
+
+    def sources(self) -> list[ClusterSource]:
+        """Every cluster this process watches."""
+        if self.clusters:
+            return list(self.clusters)
+        assert self.cluster is not None
+        return [ClusterSource(cluster=self.cluster)]
+
+    @property
+    def default_cluster(self) -> str:
+        return self.cluster or self.clusters[0].cluster
 
 
 class ProcessorSettings(Settings):

@@ -6,6 +6,7 @@ schema name (``schema``) and major version (``v``). JSON Schema copies of the mo
 live in ``schemas/json/`` for consumers outside this code base.
 """
 
+from schemas.checkpoint import ProducerCheckpoint
 from schemas.clean import CleanEvent, Severity
 from schemas.codec import SchemaError, decode, encode
 from schemas.deadletter import DeadLetter
@@ -24,6 +25,7 @@ __all__ = [
     "MatchOp",
     "Matcher",
     "Observation",
+    "ProducerCheckpoint",
     "QuarantineRecord",
     "RawEnvelope",
     "SampleMessage",

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from schemas.base import TopicModel
+from schemas.checkpoint import ProducerCheckpoint
 from schemas.clean import CleanEvent
 from schemas.deadletter import DeadLetter
 from schemas.incident import Incident
@@ -26,6 +27,7 @@ MODELS: tuple[type[TopicModel], ...] = (
     Silence,
     QuarantineRecord,
     DeadLetter,
+    ProducerCheckpoint,
 )
 JSON_DIR = Path(__file__).parent / "json"
 

@@ -58,10 +58,10 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         "producer.checkpoints",
-        "cluster/producer id",
+        "cluster/api/scope of the watch",
         True,
         None,
-        "last resourceVersion a producer delivered, its resume point",
+        "resourceVersion up to which every occurrence was delivered: the resume point",
     ),
 )
 

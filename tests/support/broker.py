@@ -1,0 +1,55 @@
+"""A private Kafka broker for tests that stop and start it (the shared one must stay up)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+KAFKA_LOCAL = Path(__file__).parents[2] / "compose" / "kafka-local"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PrivateBroker:
+    home: Path
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _run(self, command: str) -> None:
+        env = {
+            **os.environ,
+            "HERALD_KAFKA_HOME": str(self.home),
+            "HERALD_KAFKA_PORT": str(self.port),
+            "HERALD_KAFKA_CONTROLLER_PORT": str(self.controller_port),
+        }
+        subprocess.run([str(KAFKA_LOCAL), command], env=env, check=True, capture_output=True, timeout=180)
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+
+@contextmanager
+def private_broker(home: Path) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker(home, free_port(), free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
