@@ -10,7 +10,7 @@ KAFKA := compose/kafka-local
 WITH_KAFKA := compose/with-kafka
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test demo schemas clean
+.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test demo schemas clean bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,3 +56,6 @@ schemas: venv ## regenerate schemas/json from the models
 
 clean: kafka-stop ## remove the virtualenv and local state (not the jar cache)
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache
+
+bench: setup ## run the benchmarks against a real broker (figures in bench/results/)
+	$(WITH_KAFKA) $(BIN)/python -m bench.producer_bench

@@ -46,7 +46,7 @@ def run_from_file(config: HeraldConfig, settings: ProducerSettings, path: Path) 
             )
             publisher.quarantine(record, key=f"{path}:{item.line}")
         else:
-            publisher.publish(item)
+            publisher.publish(item.message)
     remaining = publisher.flush(timeout=120.0)
     stats = publisher.stats
     log.info(

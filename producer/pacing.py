@@ -9,25 +9,27 @@ from dataclasses import dataclass
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from producer.publisher import Publisher
-from schemas import RawEnvelope
+from schemas import RawMessage
+
+PROGRESS_EVERY = 256
 
 
 @dataclass(frozen=True, slots=True)
 class Timed:
     at: float
     """Seconds from the start of the stream at which the envelope is due."""
-    envelope: RawEnvelope
+    message: RawMessage
 
 
-def paced(stream: Iterable[Timed], *, speed: float) -> Iterator[RawEnvelope]:
-    """Yield each envelope when it is due at ``speed`` times real time (0 = as fast as possible)."""
+def paced(stream: Iterable[Timed], *, speed: float) -> Iterator[RawMessage]:
+    """Yield each message when it is due at ``speed`` times real time (0 = as fast as possible)."""
     started = time.monotonic()
     for item in stream:
         if speed > 0:
             delay = started + item.at / speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        yield item.envelope
+        yield item.message
 
 
 def publish_paced(
@@ -50,8 +52,10 @@ def publish_paced(
         transient=False,
     ) as progress:
         task = progress.add_task(label, total=total)
-        for envelope in paced(stream, speed=speed):
-            publisher.publish(envelope)
+        for message in paced(stream, speed=speed):
+            publisher.publish(message)
             published += 1
-            progress.advance(task)
+            if published % PROGRESS_EVERY == 0:
+                progress.update(task, completed=published)
+        progress.update(task, completed=published)
     return published

@@ -19,11 +19,11 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from runtime.config import KafkaSettings, ProducerSettings
 from runtime.kafka import client_config
-from schemas import ProducerCheckpoint, QuarantineRecord, RawEnvelope, encode
+from schemas import ProducerCheckpoint, QuarantineRecord, RawEnvelope, RawMessage, encode
 
 log = logging.getLogger(__name__)
 
-DeliveryCallback = Callable[[RawEnvelope], None]
+DeliveryCallback = Callable[[], None]
 Headers = list[tuple[str, str | bytes | None]]
 RAW_SCHEMA_HEADER = f"{RawEnvelope.SCHEMA}.v{RawEnvelope.VERSION}".encode()
 BACKPRESSURE_WAIT_SECONDS = 0.01
@@ -56,6 +56,7 @@ class Publisher:
         self._closing = threading.Event()
         self._poller: threading.Thread | None = None
         self.stats = DeliveryStats()
+        self._headers: dict[str, Headers] = {}
         self._producer = Producer(
             client_config(
                 kafka,
@@ -84,23 +85,25 @@ class Publisher:
         while not self._closing.is_set():
             self._producer.poll(0.1)
 
-    def publish(self, envelope: RawEnvelope, on_delivered: DeliveryCallback | None = None) -> None:
-        """Queue one envelope; ``on_delivered`` runs once the broker has acknowledged it."""
+    def publish(self, message: RawMessage, on_delivered: DeliveryCallback | None = None) -> None:
+        """Queue one raw envelope; ``on_delivered`` runs once the broker has acknowledged it."""
 
         def report(err: KafkaError | None, _msg: Message) -> None:
             if err is None:
                 self._count("delivered")
                 if on_delivered is not None:
-                    on_delivered(envelope)
+                    on_delivered()
             else:
                 self._count("failed")
-                log.error("delivery failed for %s: %s", envelope.occurrence_id, err)
+                log.error("delivery of an event about %s failed: %s", message.key, err)
 
-        headers: Headers = [
-            ("herald-schema", RAW_SCHEMA_HEADER),
-            ("herald-cluster", envelope.cluster.encode()),
-        ]
-        self._produce(self._topics.raw, envelope.partition_key.encode(), encode(envelope), headers, report)
+        headers = self._headers.get(message.cluster)
+        if headers is None:
+            headers = self._headers[message.cluster] = [
+                ("herald-schema", RAW_SCHEMA_HEADER),
+                ("herald-cluster", message.cluster.encode()),
+            ]
+        self._produce(self._topics.raw, message.key.encode(), message.value, headers, report)
         self._count("published")
 
     def save_checkpoint(self, checkpoint: ProducerCheckpoint) -> None:
@@ -144,7 +147,8 @@ class Publisher:
 
     def _count(self, field: str) -> None:
         with self._lock:
-            setattr(self.stats, field, getattr(self.stats, field) + 1)
+            stats = self.stats.__dict__
+            stats[field] += 1
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait for outstanding deliveries; returns how many are still pending."""

@@ -14,13 +14,16 @@ from producer.simulate import simulate, to_envelope
 from producer.watch import last_occurrence
 from runtime.config import HeraldConfig, ProducerSettings
 from runtime.kafka import ensure_topics
-from schemas import QuarantineRecord, encode
+from schemas import QuarantineRecord
 
 log = logging.getLogger(__name__)
 
 
-def _timed_file(path: Path, settings: ProducerSettings, publisher: Publisher) -> Iterator[Timed]:
-    """Envelopes from a file, due at their events' relative times; bad lines quarantined on the way."""
+def timed_file(
+    path: Path, settings: ProducerSettings, publisher: Publisher, *, paced: bool
+) -> Iterator[Timed]:
+    """Envelopes from a file, due at their events' relative times (all at 0 unless ``paced``);
+    bad lines are quarantined on the way."""
     first: datetime | None = None
     for item in read_events(path, cluster=settings.default_cluster, producer_id=settings.producer_id):
         if isinstance(item, BadLine):
@@ -36,9 +39,12 @@ def _timed_file(path: Path, settings: ProducerSettings, publisher: Publisher) ->
             )
             publisher.quarantine(record, key=f"{path}:{item.line}")
             continue
+        if not paced:
+            yield Timed(0.0, item.message)
+            continue
         when = last_occurrence(item.event) or item.observed_at
         first = first or when
-        yield Timed(max(0.0, (when - first).total_seconds()), item)
+        yield Timed(max(0.0, (when - first).total_seconds()), item.message)
 
 
 def run_replay(config: HeraldConfig, settings: ProducerSettings, path: Path, *, speed: float) -> int:
@@ -48,7 +54,7 @@ def run_replay(config: HeraldConfig, settings: ProducerSettings, path: Path, *, 
         total = sum(1 for line in handle if line.strip())
     published = publish_paced(
         publisher,
-        _timed_file(path, settings, publisher),
+        timed_file(path, settings, publisher, paced=speed > 0),
         speed=speed,
         total=total,
         label=f"replay {path.name}",
@@ -68,7 +74,7 @@ def simulated(
     scenarios: Sequence[str] | None,
 ) -> Iterator[Timed]:
     for event in simulate(clusters=clusters, rate=rate, duration=duration, seed=seed, scenarios=scenarios):
-        yield Timed(event.at, to_envelope(event, observed_at=datetime.now(UTC)))
+        yield Timed(event.at, to_envelope(event, observed_at=datetime.now(UTC)).to_message())
 
 
 def run_simulate(
@@ -91,7 +97,7 @@ def run_simulate(
     if output is not None:
         with output.open("wb") as handle:
             for item in stream():
-                handle.write(encode(item.envelope) + b"\n")
+                handle.write(item.message.value + b"\n")
         return 0
     ensure_topics(config.kafka, ["events.raw", "events.invalid"])
     publisher = Publisher(config.kafka, settings or ProducerSettings(cluster=clusters[0])).start()

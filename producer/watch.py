@@ -27,8 +27,8 @@ from producer import metrics
 from producer.publisher import Publisher
 from producer.resume import ResumePoint
 from runtime.config import ClusterSource, ProducerSettings
-from schemas import Observation, QuarantineRecord, RawEnvelope
-from schemas.codec import SchemaError, from_object
+from schemas import Observation, QuarantineRecord, raw_message
+from schemas.codec import SchemaError
 
 log = logging.getLogger(__name__)
 
@@ -254,18 +254,13 @@ class ClusterWatcher:
                 return
         observed_at = datetime.now(UTC)
         try:
-            envelope = from_object(
-                {
-                    "schema": RawEnvelope.SCHEMA,
-                    "v": RawEnvelope.VERSION,
-                    "cluster": self.cluster,
-                    "producer_id": self._settings.producer_id,
-                    "observed_at": observed_at,
-                    "observation": observation,
-                    "api": self._settings.api,
-                    "event": event,
-                },
-                RawEnvelope,
+            message = raw_message(
+                event,
+                cluster=self.cluster,
+                producer_id=self._settings.producer_id,
+                observation=observation,
+                api=self._settings.api,
+                observed_at=observed_at,
             )
         except SchemaError as exc:
             self._quarantine(orjson.dumps(event), exc.reason, exc.detail)
@@ -276,12 +271,12 @@ class ClusterWatcher:
         started = time.monotonic()
         cluster = self.cluster
 
-        def delivered(_envelope: RawEnvelope) -> None:
+        def delivered() -> None:
             self.resume.delivered(token)
             metrics.EVENTS_PUBLISHED.labels(cluster).inc()
             metrics.DELIVERY_LATENCY.labels(cluster).observe(time.monotonic() - started)
 
-        self._publisher.publish(envelope, on_delivered=delivered)
+        self._publisher.publish(message, on_delivered=delivered)
         metrics.LAST_EVENT.labels(cluster).set(observed_at.timestamp())
 
     def _quarantine(self, payload: bytes, reason: str, error: str) -> None:

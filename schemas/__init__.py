@@ -12,7 +12,7 @@ from schemas.codec import SchemaError, decode, encode
 from schemas.deadletter import DeadLetter
 from schemas.incident import Incident, IncidentStatus, SampleMessage
 from schemas.quarantine import QuarantineRecord
-from schemas.raw import Observation, RawEnvelope, raw_partition_key
+from schemas.raw import Observation, RawEnvelope, RawMessage, raw_message, raw_partition_key
 from schemas.silence import Matcher, MatchOp, Silence
 from schemas.topics import TOPIC_SPECS, Topics, TopicSpec
 
@@ -28,6 +28,7 @@ __all__ = [
     "ProducerCheckpoint",
     "QuarantineRecord",
     "RawEnvelope",
+    "RawMessage",
     "SampleMessage",
     "SchemaError",
     "Severity",
@@ -36,5 +37,6 @@ __all__ = [
     "Topics",
     "decode",
     "encode",
+    "raw_message",
     "raw_partition_key",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -41,3 +41,7 @@ class TopicModel(BaseModel):
 
     SCHEMA: ClassVar[str]
     VERSION: ClassVar[int]
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON-ready form (orjson serializes datetimes and enums itself)."""
+        return self.model_dump(mode="python", by_alias=True)

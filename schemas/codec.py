@@ -29,7 +29,7 @@ class SchemaError(ValueError):
 
 
 def encode(message: TopicModel) -> bytes:
-    return orjson.dumps(message.model_dump(mode="python", by_alias=True))
+    return orjson.dumps(message.wire())
 
 
 def decode(data: bytes, model: type[M]) -> M:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
+import orjson
 from pydantic import Field, field_validator
 
 from schemas.base import TopicModel, UtcDatetime
+from schemas.codec import SchemaError
 
 CLUSTER_ID_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 
@@ -48,14 +52,14 @@ class RawEnvelope(TopicModel):
     @field_validator("event")
     @classmethod
     def _event_has_identity(cls, event: dict[str, Any]) -> dict[str, Any]:
-        metadata = event.get("metadata")
-        if not isinstance(metadata, dict):
-            raise ValueError("event.metadata must be an object")
-        for key in ("uid", "resourceVersion"):
-            value = metadata.get(key)
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"event.metadata.{key} must be a non-empty string")
+        problem = identity_problem(event)
+        if problem:
+            raise ValueError(problem)
         return event
+
+    def wire(self) -> dict[str, Any]:
+        # Shallow: the Event is passed through untouched, not copied field by field.
+        return _wire(self.event, self.cluster, self.producer_id, self.observation, self.api, self.observed_at)
 
     @property
     def occurrence_id(self) -> str:
@@ -66,6 +70,67 @@ class RawEnvelope(TopicModel):
     @property
     def partition_key(self) -> str:
         return raw_partition_key(self.cluster, self.event, api=self.api)
+
+    def to_message(self) -> RawMessage:
+        return RawMessage(self.cluster, self.partition_key, orjson.dumps(self.wire()))
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A raw envelope serialized for Kafka: what the producer's hot path handles."""
+
+    cluster: str
+    key: str
+    value: bytes
+
+
+def raw_message(
+    event: Any,
+    *,
+    cluster: str,
+    producer_id: str,
+    observation: Observation,
+    api: Literal["v1", "events.k8s.io/v1"],
+    observed_at: datetime,
+) -> RawMessage:
+    """Serialize one observed Event without building a model (the producer's hot path).
+
+    ``cluster`` and ``producer_id`` come from validated settings, so only the Event is
+    checked: its identity, which deduplication relies on. The bytes are exactly what
+    :meth:`RawEnvelope.wire` would produce, and decode as a RawEnvelope.
+    """
+    problem = identity_problem(event) if isinstance(event, dict) else "event must be an object"
+    if problem:
+        raise SchemaError("invalid", f"event: {problem}")
+    wire = _wire(event, cluster, producer_id, observation, api, observed_at)
+    return RawMessage(cluster, raw_partition_key(cluster, event, api=api), orjson.dumps(wire))
+
+
+def _wire(  # noqa: PLR0917 (private; both callers name every field)
+    event: dict[str, Any], cluster: str, producer_id: str, observation: str, api: str, observed_at: datetime
+) -> dict[str, Any]:
+    return {
+        "schema": RawEnvelope.SCHEMA,
+        "v": RawEnvelope.VERSION,
+        "cluster": cluster,
+        "producer_id": producer_id,
+        "observed_at": observed_at,
+        "observation": observation,
+        "api": api,
+        "event": event,
+    }
+
+
+def identity_problem(event: dict[str, Any]) -> str | None:
+    """Why an Event cannot be deduplicated (no uid or resourceVersion), or None."""
+    metadata = event.get("metadata")
+    if not isinstance(metadata, dict):
+        return "event.metadata must be an object"
+    uid, version = metadata.get("uid"), metadata.get("resourceVersion")
+    if uid and version and isinstance(uid, str) and isinstance(version, str):
+        return None
+    key = "resourceVersion" if uid and isinstance(uid, str) else "uid"
+    return f"event.metadata.{key} must be a non-empty string"
 
 
 def involved_object(event: dict[str, Any], *, api: str = "v1") -> dict[str, Any]:
