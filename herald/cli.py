@@ -57,8 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     notifier = sub.add_parser("notifier", help="deliver incidents to one receiver")
     notifier.add_argument("--receiver", required=True, help="name of a receiver in the config")
 
-    demo = sub.add_parser("demo", help="run the whole pipeline on sample events, printing alerts")
-    demo.add_argument("--events-file", type=Path, help="events to replay (default: the packaged sample)")
+    demo = sub.add_parser("demo", help="run the whole pipeline on a simulated cluster, printing alerts")
+    demo.add_argument("--events-file", type=Path, help="replay these events instead of a simulated cluster")
     demo.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
     return parser
 

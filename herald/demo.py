@@ -1,4 +1,4 @@
-"""``herald demo``: the whole pipeline on sample events, alerts printed as they are delivered.
+"""``herald demo``: the whole pipeline on a simulated cluster, alerts printed as they are delivered.
 
 Runs the three processes exactly as a deployment would (separate OS processes, one
 Kafka), under a fresh topic prefix per run so earlier runs never leak into the count.
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
+from producer.simulate import simulate
 from runtime.config import load_config
 from runtime.kafka import ensure_topics
 
-SAMPLE_EVENTS = Path(__file__).parent / "data" / "sample-events.jsonl"
 BANNER = "── herald alert "
 
 
@@ -39,14 +39,20 @@ def _demo_config(directory: Path, base: Path | None) -> Path:
     return path
 
 
+DEMO_SIMULATION = ("--clusters", "2", "--rate", "6", "--duration", "30", "--seed", "7", "--speed", "3")
+
+
 def _count_events(path: Path) -> int:
     with path.open("rb") as handle:
         return sum(1 for line in handle if line.strip())
 
 
+def _count_simulated() -> int:
+    return sum(1 for _ in simulate(clusters=["sim-1", "sim-2"], rate=6, duration=30, seed=7))
+
+
 def run_demo(*, config_path: Path | None, events_file: Path | None, timeout: float) -> int:
-    events = events_file or SAMPLE_EVENTS
-    expected = _count_events(events)
+    expected = _count_events(events_file) if events_file else _count_simulated()
     workdir = Path(tempfile.mkdtemp(prefix="herald-demo-"))
     config_file = _demo_config(workdir, config_path)
     config = load_config(config_file)
@@ -85,8 +91,13 @@ def run_demo(*, config_path: Path | None, events_file: Path | None, timeout: flo
             done.set()
 
         threading.Thread(target=echo, daemon=True).start()
-        producer = subprocess.run([*herald, "producer", "--events-file", str(events)], env=env, check=False)
-        print(f"demo: producer published {events.name} (exit {producer.returncode}); waiting for alerts...")
+        source = (
+            ["replay", str(events_file), "--speed", "0"] if events_file else ["simulate", *DEMO_SIMULATION]
+        )
+        producer = subprocess.run([*herald, *source], env=env, check=False)
+        print(
+            f"demo: published {expected} events (exit {producer.returncode}); waiting for the last alerts..."
+        )
         done.wait(timeout)
         for process in (notifier, processor):
             process.terminate()

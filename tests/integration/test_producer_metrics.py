@@ -1,0 +1,65 @@
+"""The producer's /metrics, /healthz and /readyz, scraped over HTTP while it watches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.broker import free_port
+from tests.support.fake_apiserver import FakeApiServer, make_event
+from tests.support.kafka import Namespace, ensure_namespace_topics
+from tests.support.processes import herald_process
+from tests.support.producer import configure_producer, kubeconfig_entry
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def scrape(port: int, path: str) -> httpx.Response | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+    except httpx.TransportError:
+        return None
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_what_was_published_per_cluster(namespace: Namespace, tmp_path: Path) -> None:
+    port = free_port()
+    with FakeApiServer(bookmark_interval=0.5) as api:
+        for index in range(12):
+            api.create_event(make_event(index))
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
+        configure_producer(
+            namespace, [kubeconfig_entry(kubeconfig, cluster="prod-a", context="fake")], metrics_port=port
+        )
+        ensure_namespace_topics(namespace)
+        with herald_process(namespace.config_path, "producer", log_dir=tmp_path, name="producer"):
+            ready = wait_until(lambda: scrape(port, "/readyz"), timeout=60, what="the health endpoint")
+            wait_until(
+                lambda: (r := scrape(port, "/readyz")) is not None and r.status_code == 200, timeout=60
+            )
+            published = 'herald_producer_events_published_total{cluster="prod-a"}'
+            wait_until(
+                lambda: (r := scrape(port, "/metrics")) is not None and metric(r.text, published) >= 12,
+                timeout=60,
+                what="12 published in the metrics",
+            )
+            api.drop_watches()
+            restarts = 'herald_producer_watch_restarts_total{cause="connection",cluster="prod-a"}'
+            wait_until(
+                lambda: (r := scrape(port, "/metrics")) is not None and metric(r.text, restarts) >= 1,
+                timeout=60,
+                what="the dropped watch counted",
+            )
+            health = scrape(port, "/healthz")
+    assert ready is not None
+    assert health is not None
+    assert health.status_code == 200
