@@ -21,6 +21,8 @@ from runtime.config import load_config
 from runtime.kafka import ensure_topics
 
 BANNER = "── herald alert "
+QUIET_SECONDS = 15.0
+"""No new notification for this long (more than the demo's group interval) means the demo is done."""
 
 
 def _demo_config(directory: Path, base: Path | None) -> Path:
@@ -32,7 +34,13 @@ def _demo_config(directory: Path, base: Path | None) -> Path:
     kafka.setdefault("partitions", 3)
     data["kafka"] = kafka
     data.setdefault("producer", {"cluster": "demo"})
-    data["processor"] = {**dict(data.get("processor") or {}), "data_dir": str(directory / "processor")}  # type: ignore[call-overload]
+    data["processor"] = {
+        **dict(data.get("processor") or {}),  # type: ignore[call-overload]
+        "data_dir": str(directory / "processor"),
+        # Short windows so a demo shows grouping and updates within a minute.
+        "group_wait_seconds": 3,
+        "group_interval_seconds": 10,
+    }
     data["receivers"] = [{"name": "console", "type": "console"}]
     path = directory / "herald.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -76,19 +84,17 @@ def run_demo(*, config_path: Path | None, events_file: Path | None, timeout: flo
             text=True,
         )
         delivered = 0
-        done = threading.Event()
+        last_alert = time.monotonic()
 
         def echo() -> None:
-            nonlocal delivered
+            nonlocal delivered, last_alert
             assert notifier.stdout is not None
             for line in notifier.stdout:
                 sys.stdout.write(line)
                 sys.stdout.flush()
                 if line.startswith(BANNER):
                     delivered += 1
-                    if delivered >= expected:
-                        done.set()
-            done.set()
+                    last_alert = time.monotonic()
 
         threading.Thread(target=echo, daemon=True).start()
         source = (
@@ -96,9 +102,13 @@ def run_demo(*, config_path: Path | None, events_file: Path | None, timeout: flo
         )
         producer = subprocess.run([*herald, *source], env=env, check=False)
         print(
-            f"demo: published {expected} events (exit {producer.returncode}); waiting for the last alerts..."
+            f"demo: published {expected} events (exit {producer.returncode}); waiting for the last updates..."
         )
-        done.wait(timeout)
+        deadline = started + timeout
+        while time.monotonic() < deadline and not (
+            delivered and time.monotonic() - last_alert > QUIET_SECONDS
+        ):
+            time.sleep(0.5)
         for process in (notifier, processor):
             process.terminate()
         for process in (notifier, processor):
@@ -107,9 +117,9 @@ def run_demo(*, config_path: Path | None, events_file: Path | None, timeout: flo
             except subprocess.TimeoutExpired:
                 process.kill()
     elapsed = time.monotonic() - started
-    ok = producer.returncode == 0 and delivered >= expected
+    ok = producer.returncode == 0 and delivered > 0
     print(
-        f"demo: {delivered} of {expected} alerts delivered in {elapsed:.1f}s"
-        + ("" if ok else " (incomplete)")
+        f"demo: {expected} events became {delivered} incident notifications in {elapsed:.1f}s"
+        + ("" if ok else " (incomplete: see the logs)")
     )
     return 0 if ok else 1

@@ -1,19 +1,46 @@
-"""The Faust app: the streaming glue around :mod:`processors.pipeline`.
+"""The Faust app: the streaming glue around :mod:`processors.pipeline` and :mod:`processors.aggregate`.
 
-Consumes the raw topic (consumer group = the app id), quarantines what does not parse,
-publishes clean events for analytics and incident updates for the notifiers.
+Two agents, both stateful through changelog-backed tables:
+
+1. ``classify`` consumes the raw topic (keyed by object, so one occurrence id always
+   lands in one partition), quarantines what does not parse, drops exact repeats (the
+   ``seen`` table), publishes clean events, and repartitions occurrences by incident
+   fingerprint onto ``events.grouped``.
+2. ``aggregate`` consumes ``events.grouped`` and keeps each incident's state in the
+   ``incidents`` table, emitting updates to ``alerts`` when the timing rules say so.
+
+Processing is at-least-once, made exact where it matters: a killed worker replays what it
+had not committed, and aggregation recognises each replayed occurrence by its raw offset.
+(Faust's exactly-once mode was tried: it is exact too, but its per-partition transactional
+producers fall behind under a storm until a transaction times out and is fenced.)
+
+A timer nominates due incidents by sending a tick through ``events.grouped``: Faust only
+lets state change inside stream iteration, and that is also what keeps every change of an
+incident ordered and recorded.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import faust
+import orjson
 
-from processors.pipeline import Processed, incident_for, validate_and_classify
+from processors.aggregate import (
+    GROUP_LABELS,
+    IncidentState,
+    Timing,
+    fingerprint,
+    is_due,
+    labels_of,
+    observe,
+    tick,
+)
+from processors.pipeline import Processed, validate_and_classify
 from runtime.config import HeraldConfig
-from schemas import QuarantineRecord, encode
+from schemas import GroupInput, QuarantineRecord, SchemaError, Severity, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +49,17 @@ def faust_broker_url(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip())
 
 
-def create_app(config: HeraldConfig) -> faust.App:
+def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents close over topics and tables)
     kafka, settings = config.kafka, config.processor
     topics = kafka.topics
+    timing = Timing(
+        group_wait=settings.group_wait_seconds,
+        group_interval=settings.group_interval_seconds,
+        repeat_interval=settings.repeat_interval_seconds,
+        resolve_timeout=settings.resolve_timeout_seconds,
+    )
+    group_by = tuple(settings.group_by) or GROUP_LABELS
+    min_rank = Severity(settings.min_severity).rank
     app = faust.App(
         f"{kafka.topic_prefix}{settings.app_id}",
         broker=faust_broker_url(kafka.bootstrap_servers),
@@ -34,8 +69,14 @@ def create_app(config: HeraldConfig) -> faust.App:
         topic_replication_factor=kafka.replication_factor,
         topic_allow_declare=True,
         producer_acks=-1,
-        processing_guarantee="at_least_once",
+        producer_linger=0.01,
+        producer_max_batch_size=1_000_000,
+        processing_guarantee="at_least_once",  # exactness comes from the offsets below
         consumer_auto_offset_reset="earliest",
+        table_standby_replicas=1,
+        # A killed worker's partitions move to the survivors after this, not after a minute.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
         web_enabled=settings.web_port is not None,
         web_port=settings.web_port or 6066,
         web_host="127.0.0.1",
@@ -43,43 +84,102 @@ def create_app(config: HeraldConfig) -> faust.App:
         value_serializer="raw",
     )
     raw = app.topic(topics.raw, value_serializer="raw", key_serializer="raw")
+    grouped = app.topic(topics.grouped, value_serializer="raw", key_serializer="raw")
     clean_topic = app.topic(topics.clean)
     alerts_topic = app.topic(topics.alerts)
     invalid_topic = app.topic(topics.invalid)
 
-    async def handle(event: Any) -> None:
-        message = event.message
-        outcome = validate_and_classify(message.value)
-        if isinstance(outcome, Processed):
-            clean = outcome.clean
-            incident = incident_for(clean)
-            await clean_topic.send(key=message.key, value=encode(clean))
-            await alerts_topic.send(key=incident.fingerprint.encode(), value=encode(incident))
-            return
+    # occurrence id -> the time bucket it was last seen in. An id seen in this bucket or the one
+    # before is a repeat. Faust's windowed tables anchor their windows at the first timestamp they
+    # see (0 after a restart), so time is bucketed here explicitly.
+    bucket_seconds = settings.dedup_ttl_seconds / 2
+    seen = app.Table("seen", default=None, partitions=kafka.partitions, key_type=str, value_type=bytes)
+    incidents = app.Table(
+        "incidents", default=None, partitions=kafka.partitions, key_type=bytes, value_type=bytes
+    )
+
+    async def quarantine(message: Any, stage: str, reason: str, error: str) -> None:
         log.warning(
             "quarantined %s[%d]@%d: %s: %s",
             message.topic,
             message.partition,
             message.offset,
-            outcome.reason,
-            outcome.error[:300],
+            reason,
+            error[:300],
         )
         record = QuarantineRecord.of(
-            stage="processor.validate",
-            reason=outcome.reason,
-            error=outcome.error,
+            stage=stage,
+            reason=reason,
+            error=error,
             source_topic=message.topic,
             partition=message.partition,
             offset=message.offset,
             payload=message.value,
         )
-        await invalid_topic.send(
-            key=f"{message.topic}/{message.partition}/{message.offset}".encode(), value=encode(record)
-        )
+        key = f"{message.topic}/{message.partition}/{message.offset}".encode()
+        await invalid_topic.send(key=key, value=encode(record))
 
     @app.agent(raw, name="classify")
     async def classify_agent(stream: Any) -> None:
         async for event in stream.events():
-            await handle(event)
+            message = event.message
+            outcome = validate_and_classify(message.value)
+            if not isinstance(outcome, Processed):
+                await quarantine(message, "processor.validate", outcome.reason, outcome.error)
+                continue
+            clean = outcome.clean
+            bucket = int(time.time() // bucket_seconds)
+            here = [bucket, message.partition, message.offset]
+            stored = seen.get(clean.occurrence_id)
+            remembered = orjson.loads(stored) if stored else None
+            if remembered is not None and bucket - remembered[0] <= 1 and remembered[1:] != here[1:]:
+                continue  # an exact repeat: a relist or a second producer replica
+            # (The same partition and offset is this worker's own replay after a crash: its
+            # outputs may not have been written, so it is processed again; aggregation
+            # recognises what it already counted by the raw offset.)
+            seen[clean.occurrence_id] = orjson.dumps(here)
+            await clean_topic.send(key=message.key, value=encode(clean))
+            if clean.severity.rank >= min_rank:
+                key = fingerprint(labels_of(clean), group_by).encode()
+                item = GroupInput(
+                    clean=clean, source_partition=message.partition, source_offset=message.offset
+                )
+                await grouped.send(key=key, value=encode(item))
+
+    @app.agent(grouped, name="aggregate")
+    async def aggregate_agent(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                item = decode(message.value or b"", GroupInput)
+            except SchemaError as exc:
+                await quarantine(message, "processor.aggregate", exc.reason, exc.detail)
+                continue
+            key = message.key
+            stored = incidents.get(key)
+            state = IncidentState.from_bytes(stored) if stored else None
+            now = time.time()
+            if item.clean is not None:
+                partition, offset = item.source_partition or 0, item.source_offset or 0
+                if state is not None and state.already_applied(partition, offset):
+                    continue  # replayed after a restart: already counted
+                state = observe(state, item.clean, now=now, timing=timing, group_by=group_by)
+                state.mark_applied(partition, offset)
+            if state is None:
+                continue
+            state, update = tick(state, now=now, timing=timing)
+            if state is None:
+                incidents.pop(key, None)
+            else:
+                incidents[key] = state.to_bytes()
+            if update is not None:
+                await alerts_topic.send(key=key, value=encode(update))
+
+    @app.timer(interval=settings.tick_seconds)  # type: ignore[untyped-decorator]
+    async def nominate_due_incidents() -> None:
+        now = time.time()
+        for key, stored in list(incidents.items()):
+            if stored and is_due(IncidentState.from_bytes(stored), now=now, timing=timing):
+                await grouped.send(key=key, value=encode(GroupInput(tick_at=now)))
 
     return app

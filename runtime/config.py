@@ -131,6 +131,24 @@ class ProcessorSettings(Settings):
     store: str = Field("memory://", description="Table store: memory:// or rocksdb://.")
     data_dir: Path = Field(Path(".run/processor"), description="Where the worker keeps local table state.")
     web_port: int | None = Field(None, ge=1, le=65535, description="Faust web server port; off if unset.")
+    dedup_ttl_seconds: float = Field(
+        2 * 3600.0,
+        gt=0,
+        description="How long an occurrence id is remembered (Events live ~1 h).",
+    )
+    min_severity: Literal["info", "warning", "critical"] = Field(
+        "warning", description="Occurrences below this severity reach events.clean but open no incident."
+    )
+    group_by: list[str] = Field(
+        default_factory=lambda: ["cluster", "namespace", "workload", "category"],
+        min_length=1,
+        description="Labels whose values make an incident.",
+    )
+    group_wait_seconds: float = Field(30.0, ge=0, description="Wait before the first notification.")
+    group_interval_seconds: float = Field(300.0, gt=0, description="At most one update this often.")
+    repeat_interval_seconds: float = Field(4 * 3600.0, gt=0, description="Re-send an unchanged incident.")
+    resolve_timeout_seconds: float = Field(900.0, gt=0, description="Resolve after this long in silence.")
+    tick_seconds: float = Field(1.0, gt=0, le=60, description="How often due incidents are looked for.")
 
 
 class NotifierSettings(Settings):

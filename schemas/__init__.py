@@ -10,6 +10,7 @@ from schemas.checkpoint import ProducerCheckpoint
 from schemas.clean import CleanEvent, Severity
 from schemas.codec import SchemaError, decode, encode
 from schemas.deadletter import DeadLetter
+from schemas.group import GroupInput
 from schemas.incident import Incident, IncidentStatus, SampleMessage
 from schemas.quarantine import QuarantineRecord
 from schemas.raw import Observation, RawEnvelope, RawMessage, raw_message, raw_partition_key
@@ -20,6 +21,7 @@ __all__ = [
     "TOPIC_SPECS",
     "CleanEvent",
     "DeadLetter",
+    "GroupInput",
     "Incident",
     "IncidentStatus",
     "MatchOp",

@@ -15,6 +15,7 @@ from schemas.base import TopicModel
 from schemas.checkpoint import ProducerCheckpoint
 from schemas.clean import CleanEvent
 from schemas.deadletter import DeadLetter
+from schemas.group import GroupInput
 from schemas.incident import Incident
 from schemas.quarantine import QuarantineRecord
 from schemas.raw import RawEnvelope
@@ -28,6 +29,7 @@ MODELS: tuple[type[TopicModel], ...] = (
     QuarantineRecord,
     DeadLetter,
     ProducerCheckpoint,
+    GroupInput,
 )
 JSON_DIR = Path(__file__).parent / "json"
 

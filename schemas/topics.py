@@ -32,6 +32,13 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
         "CleanEvent, one per occurrence, for processors and analytics consumers",
     ),
     TopicSpec(
+        "events.grouped",
+        "incident fingerprint",
+        False,
+        1 * DAY_MS,
+        "internal: occurrences and clock ticks repartitioned by incident, for aggregation",
+    ),
+    TopicSpec(
         "events.invalid",
         "source topic/partition/offset",
         False,
@@ -82,6 +89,10 @@ class Topics:
     @property
     def clean(self) -> str:
         return self.name("events.clean")
+
+    @property
+    def grouped(self) -> str:
+        return self.name("events.grouped")
 
     @property
     def invalid(self) -> str:

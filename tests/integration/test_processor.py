@@ -1,37 +1,79 @@
-"""The processor worker on the real broker: valid occurrences flow on, bad input is quarantined."""
+"""The processor workers on the real broker: dedup, quarantine, aggregation, restarts.
+
+Every test counts: clean events once per distinct occurrence, incidents whose last
+update holds exactly the number of occurrences that went in.
+"""
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from schemas import CleanEvent, Incident, QuarantineRecord, RawEnvelope, decode, encode
 from tests.support.events import k8s_event
-from tests.support.kafka import Namespace, produce, read_topic
+from tests.support.kafka import Namespace, ensure_namespace_topics, produce, read_topic
 from tests.support.processes import herald_process
+from tests.support.waiting import observe_for, wait_until
 
 pytestmark = pytest.mark.integration
 
-VALID = 40
+
+def configure(namespace: Namespace, **processor: Any) -> None:
+    config = yaml.safe_load(namespace.config_path.read_text())
+    config["processor"] = {
+        **config["processor"],
+        "group_wait_seconds": 1,
+        "group_interval_seconds": 3,
+        "tick_seconds": 0.2,
+        **processor,
+    }
+    namespace.config_path.write_text(yaml.safe_dump(config))
+    ensure_namespace_topics(namespace)
 
 
-def envelope_bytes(index: int) -> tuple[bytes, bytes]:
+def raw(
+    index: int, *, workload: str = "web", cluster: str = "prod-a", producer: str = "p1"
+) -> tuple[bytes, bytes]:
     envelope = RawEnvelope(
-        cluster="prod-a",
-        producer_id="p1",
+        cluster=cluster,
+        producer_id=producer,
         observed_at=datetime.now(UTC),
         observation="ADDED",
-        event=k8s_event(index, name=f"web-7d9c8b6f5d-{'bcdfg'[index % 5]}x2kq"),
+        event=k8s_event(
+            index, name=f"{workload}-7d9c8b6f5d-{'bcdfg'[index % 5]}x2kq", uid=f"uid-{workload}-{index}"
+        ),
     )
     return envelope.partition_key.encode(), encode(envelope)
 
 
+def incidents(namespace: Namespace, expected: int, timeout: float = 60.0) -> list[Incident]:
+    messages = read_topic(namespace.bootstrap, namespace.topic("alerts"), expected=expected, timeout=timeout)
+    return [decode(m.value() or b"", Incident) for m in messages]
+
+
+def latest(updates: list[Incident]) -> dict[str, Incident]:
+    out: dict[str, Incident] = {}
+    for update in updates:
+        if update.fingerprint not in out or update.version > out[update.fingerprint].version:
+            out[update.fingerprint] = update
+    return out
+
+
+def cleans(namespace: Namespace, expected: int, timeout: float = 60.0) -> list[CleanEvent]:
+    messages = read_topic(
+        namespace.bootstrap, namespace.topic("events.clean"), expected=expected, timeout=timeout
+    )
+    return [decode(m.value() or b"", CleanEvent) for m in messages]
+
+
 def bad_inputs() -> list[bytes]:
-    valid = orjson.loads(envelope_bytes(0)[1])
+    valid = orjson.loads(raw(0)[1])
     malformed_event = {**valid, "event": {**valid["event"], "count": "lots", "involvedObject": []}}
     return [
         os.urandom(64),
@@ -44,37 +86,79 @@ def bad_inputs() -> list[bytes]:
     ]
 
 
-def test_valid_events_become_clean_events_and_incidents_bad_ones_are_quarantined(
+def test_exact_repeats_are_dropped_bad_input_quarantined_and_occurrences_aggregated(
     namespace: Namespace, tmp_path: Path
 ) -> None:
+    configure(namespace)
+    valid = [raw(i) for i in range(40)]
+    repeats = [raw(i, producer="p2") for i in range(40)]  # a second producer replica: exact repeats
     bad = bad_inputs()
-    messages = [envelope_bytes(i) for i in range(VALID)]
-    mixed: list[tuple[bytes | None, bytes]] = []
-    for index, item in enumerate(messages):
-        mixed.append(item)
-        if index % 6 == 0 and bad:
-            mixed.append((b"junk", bad.pop()))
-    mixed.extend((None, b) for b in bad)
-    produced_bad = len(bad_inputs())
-
     with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="processor") as worker:
-        from tests.support.kafka import ensure_namespace_topics
-
-        ensure_namespace_topics(namespace)
-        produce(namespace.bootstrap, namespace.topic("events.raw"), mixed)
-        alerts = read_topic(namespace.bootstrap, namespace.topic("alerts"), expected=VALID, timeout=120)
-        clean = read_topic(namespace.bootstrap, namespace.topic("events.clean"), expected=VALID, timeout=30)
-        invalid = read_topic(namespace.bootstrap, namespace.topic("events.invalid"), expected=produced_bad)
+        produce(namespace.bootstrap, namespace.topic("events.raw"), [*valid[:20], *repeats, *valid[20:]])
+        produce(namespace.bootstrap, namespace.topic("events.raw"), [(b"junk", b) for b in bad])
+        clean = cleans(namespace, expected=40)
+        invalid = read_topic(namespace.bootstrap, namespace.topic("events.invalid"), expected=len(bad))
+        wait_until(
+            lambda: max((i.occurrences for i in incidents(namespace, 1, timeout=3)), default=0) >= 40,
+            timeout=60,
+            what="the incident to count all 40",
+        )
+        observe_for(4)
+        updates = incidents(namespace, expected=1)
         assert worker.poll() is None, "the worker must survive bad input"
 
-    incidents = [decode(m.value() or b"", Incident) for m in alerts]
-    cleans = [decode(m.value() or b"", CleanEvent) for m in clean]
+    assert len(clean) == 40
+    assert len({c.occurrence_id for c in clean}) == 40
     records = [decode(m.value() or b"", QuarantineRecord) for m in invalid]
-    assert len(incidents) == VALID
-    assert len({c.occurrence_id for c in cleans}) == len(cleans) == VALID
-    assert {c.workload_name for c in cleans} == {"web"}
-    assert len(records) == produced_bad
+    assert len(records) == len(bad)
     assert {r.reason for r in records} >= {"not-json", "unsupported-version", "invalid", "invalid-event"}
-    assert all(
-        r.stage == "processor.validate" and r.source_topic == namespace.topic("events.raw") for r in records
-    )
+    (incident,) = latest(updates).values()
+    assert incident.occurrences == 40
+    assert incident.workload == "web"
+    assert incident.category == "crash-loop"
+    assert len(updates) <= 4
+    assert [u.version for u in updates] == list(range(1, len(updates) + 1))
+
+
+def test_a_storm_of_ten_thousand_occurrences_yields_a_few_updates_with_exact_counts(
+    namespace: Namespace, tmp_path: Path
+) -> None:
+    configure(namespace, group_wait_seconds=5, group_interval_seconds=30)
+    storm = [raw(i) for i in range(10_000)]
+    with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="processor"):
+        produce(namespace.bootstrap, namespace.topic("events.raw"), storm)
+        wait_until(
+            lambda: max((i.occurrences for i in incidents(namespace, 1, timeout=3)), default=0) >= 10_000,
+            timeout=240,
+            interval=2,
+            what="the incident to count all 10,000",
+        )
+        observe_for(3)
+        updates = incidents(namespace, expected=1)
+    assert len(updates) <= 3, f"{len(updates)} updates for one storm"
+    assert max(u.occurrences for u in updates) == 10_000
+
+
+def test_dedup_and_counts_survive_a_killed_worker(namespace: Namespace, tmp_path: Path) -> None:
+    configure(namespace)
+    first = [raw(i) for i in range(30)]
+    with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="first") as worker:
+        produce(namespace.bootstrap, namespace.topic("events.raw"), first)
+        cleans(namespace, expected=30)
+        observe_for(2)
+        worker.kill()  # SIGKILL: no commit, no goodbye
+        worker.wait()
+    # A producer relist repeats the first 30 exactly; 10 are new.
+    produce(namespace.bootstrap, namespace.topic("events.raw"), [*first, *(raw(i) for i in range(30, 40))])
+    with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="second"):
+        wait_until(
+            lambda: max((i.occurrences for i in incidents(namespace, 1, timeout=3)), default=0) >= 40,
+            timeout=240,
+            what="the incident to count all 40",
+        )
+        observe_for(5)
+        clean = cleans(namespace, expected=40)
+        updates = incidents(namespace, expected=1)
+    assert len({c.occurrence_id for c in clean}) == 40
+    assert len(clean) <= 40 + 30, "clean repeats only from the killed worker's own uncommitted replay"
+    assert max(u.occurrences for u in updates) == 40, "no occurrence counted twice or lost"

@@ -31,7 +31,10 @@ def herald_process(config: Path, *args: str, log_dir: Path, name: str) -> Iterat
         try:
             yield process
         finally:
+            exited_early = process.poll()
             stop(process)
+    if exited_early is not None and exited_early not in (0, -9, 137):
+        sys.stderr.write(f"\n{name} exited on its own with {exited_early}\n")
     sys.stderr.write(f"\n--- {name} log (tail) ---\n{tail(log_path)}\n")
 
 
