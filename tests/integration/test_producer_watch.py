@@ -256,3 +256,31 @@ def test_two_clusters_fan_in_and_two_replicas_produce_only_exact_repeats(
     assert all(replicas[o] == {"replica-1", "replica-2"} for o in a.expected)
     assert all(replicas[o] == {"replica-1"} for o in b.expected)
     assert all(seen[o] == 2 for o in a.expected), "each replica publishes each occurrence once"
+
+
+def test_events_api_v1_source_in_one_namespace(
+    api: FakeApiServer, namespace: Namespace, tmp_path: Path
+) -> None:
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
+    configure_producer(
+        namespace,
+        [kubeconfig_entry(kubeconfig, cluster=CLUSTER, context="fake")],
+        api="events.k8s.io/v1",
+        namespace="shop",
+    )
+    ensure_namespace_topics(namespace)
+    events = Recorder(api)
+    events.create(5)
+    other = api.create_event(make_event(999, namespace="data", name="db-0"))
+    with start_producer(namespace, tmp_path):
+        events.create(5)
+        wait_until(
+            lambda: set(occurrences(published(namespace, expected=10, timeout=5))) >= events.expected,
+            timeout=90,
+            what="the namespace's events through the new API",
+        )
+        observe_for(2)
+        envelopes = published(namespace, expected=10, timeout=10)
+    assert all(e.api == "events.k8s.io/v1" and "regarding" in e.event for e in envelopes)
+    assert occurrence(other, CLUSTER) not in occurrences(envelopes), "another namespace leaked in"
+    assert_complete(occurrences(envelopes), events.expected)

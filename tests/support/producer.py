@@ -14,7 +14,7 @@ from tests.support.kafka import Namespace, read_topic
 Occurrence = tuple[str, str, str]  # cluster, uid, resourceVersion
 
 
-def configure_producer(namespace: Namespace, clusters: list[dict[str, Any]], **settings: Any) -> None:
+def configure_producer(namespace: Namespace, clusters: list[dict[str, Any]], /, **settings: Any) -> None:
     """Point the namespace's config at fake API servers, with short timeouts so faults show quickly."""
     config = yaml.safe_load(namespace.config_path.read_text())
     config["producer"] = {

@@ -1,0 +1,155 @@
+"""Processor throughput per worker: herald's Faust worker (dedup, classification, aggregation,
+RocksDB tables) against a plain confluent-kafka consume-and-produce passthrough of the same
+messages, measured in the same run, both pinned to one core.
+
+    python -m bench.processor_bench [--events 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from bench.common import Measurement, pin_to_one_core, report
+from producer.simulate import simulate, to_envelope
+from runtime.config import KafkaSettings
+from runtime.kafka import ensure_topics
+
+
+def stream(count: int) -> list[tuple[bytes, bytes]]:
+    messages = []
+    for event in simulate(clusters=["bench-1", "bench-2"], rate=1000.0, duration=None, seed=3):
+        message = to_envelope(event).to_message()
+        messages.append((message.key.encode(), message.value))
+        if len(messages) == count:
+            return messages
+    return messages
+
+
+def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "zstd"})
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    assert producer.flush(60) == 0
+
+
+def count_until(bootstrap: str, topic: str, expected: int, timeout: float) -> float:
+    """Seconds until ``expected`` messages are on ``topic`` (polling its end offsets)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < timeout:
+            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+            total = sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in metadata.partitions
+            )
+            if total >= expected:
+                return time.perf_counter() - started
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+    raise TimeoutError(f"{topic} did not reach {expected} within {timeout}s")
+
+
+def passthrough(bootstrap: str, source: str, target: str, count: int) -> float:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    consumer.subscribe([source])
+    seen = 0
+    started = time.perf_counter()
+    while seen < count:
+        for message in consumer.consume(1000, 1.0):
+            if message.error():
+                continue
+            while True:
+                try:
+                    producer.produce(target, key=message.key(), value=message.value())
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            seen += 1
+        producer.poll(0)
+    producer.flush(60)
+    consumer.commit(asynchronous=False)
+    consumer.close()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20_000)
+    args = parser.parse_args()
+    core = pin_to_one_core()
+    bootstrap = os.environ.get("HERALD_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=6)
+    ensure_topics(kafka)
+    ensure_topics(
+        KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"{prefix}pass.", partitions=6),
+        ["events.raw"],
+    )
+    warmup, *messages = stream(args.events + 1)
+    produce(bootstrap, kafka.topics.raw, [warmup])
+
+    work = Path(tempfile.mkdtemp())
+    config = work / "herald.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 6},
+                "processor": {"store": "rocksdb://", "data_dir": str(work / "data"), "min_severity": "info"},
+            }
+        )
+    )
+    # The worker inherits this process's single-core affinity.
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "herald", "-c", str(config), "--log-level", "WARNING", "processor"],
+        stdout=(work / "worker.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        count_until(bootstrap, kafka.topics.clean, 1, timeout=300)  # started, assigned, warm
+        produce(bootstrap, kafka.topics.raw, messages)
+        herald = count_until(bootstrap, kafka.topics.clean, len(messages) + 1, timeout=1800)
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    baseline = passthrough(bootstrap, kafka.topics.raw, f"{prefix}pass.events.raw", len(messages) + 1)
+    report(
+        "processor",
+        [
+            Measurement("plain consume-produce passthrough", len(messages), [baseline]),
+            Measurement("herald processor (rocksdb)", len(messages), [herald]),
+        ],
+        baseline="plain consume-produce passthrough",
+        extra={
+            "events": len(messages),
+            "core": core,
+            "note": "steady state: from a warm, assigned worker until the last clean event",
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
