@@ -118,7 +118,7 @@ def observe(
         previous_version = state.version if state else 0
         state = IncidentState(
             fingerprint=fingerprint(labels, group_by),
-            labels={name: labels.get(name, "") for name in group_by},
+            labels={**clean.labels, **{name: labels.get(name, "") for name in group_by}},
             severity=clean.severity.value,
             category=clean.category,
             title=f"{clean.reason}: {labels['workload'] or object_ref(clean)}",

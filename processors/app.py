@@ -39,6 +39,7 @@ from processors.aggregate import (
     tick,
 )
 from processors.pipeline import Processed, validate_and_classify
+from processors.rules import apply_rules, compile_rules
 from runtime.config import HeraldConfig
 from schemas import GroupInput, QuarantineRecord, SchemaError, Severity, decode, encode
 
@@ -60,6 +61,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     )
     group_by = tuple(settings.group_by) or GROUP_LABELS
     min_rank = Severity(settings.min_severity).rank
+    rules = compile_rules(settings.rules)
     app = faust.App(
         f"{kafka.topic_prefix}{settings.app_id}",
         broker=faust_broker_url(kafka.bootstrap_servers),
@@ -127,7 +129,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             if not isinstance(outcome, Processed):
                 await quarantine(message, "processor.validate", outcome.reason, outcome.error)
                 continue
-            clean = outcome.clean
+            clean, dropped = apply_rules(outcome.clean, rules)
             bucket = int(time.time() // bucket_seconds)
             here = [bucket, message.partition, message.offset]
             stored = seen.get(clean.occurrence_id)
@@ -139,7 +141,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             # recognises what it already counted by the raw offset.)
             seen[clean.occurrence_id] = orjson.dumps(here)
             await clean_topic.send(key=message.key, value=encode(clean))
-            if clean.severity.rank >= min_rank:
+            if not dropped and clean.severity.rank >= min_rank:
                 key = fingerprint(labels_of(clean), group_by).encode()
                 item = GroupInput(
                     clean=clean, source_partition=message.partition, source_offset=message.offset

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from schemas.raw import CLUSTER_ID_PATTERN
 from schemas.topics import Topics
@@ -126,6 +134,46 @@ class ProducerSettings(Settings):
         return self.cluster or self.clusters[0].cluster
 
 
+RULE_FIELDS = Literal[
+    "cluster",
+    "namespace",
+    "kind",
+    "name",
+    "workload",
+    "node",
+    "reason",
+    "type",
+    "message",
+    "category",
+    "severity",
+]
+
+
+class ClassificationRule(Settings):
+    """A user rule applied after the built-in taxonomy; rules apply in order, ``drop`` stops."""
+
+    match: dict[RULE_FIELDS, str] = Field(
+        default_factory=dict, description="Fields that must equal these values."
+    )
+    match_re: dict[RULE_FIELDS, str] = Field(
+        default_factory=dict, description="Fields that must match these regular expressions (whole value)."
+    )
+    severity: Literal["info", "warning", "critical"] | None = None
+    category: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra routing labels.")
+    drop: bool = Field(False, description="Open no incident (the occurrence still reaches events.clean).")
+
+    @field_validator("match_re")
+    @classmethod
+    def _compiles(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for name, pattern in patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{name}: not a valid regular expression: {exc}") from None
+        return patterns
+
+
 class ProcessorSettings(Settings):
     app_id: str = Field("herald-processor", description="Faust app id: the consumer group and table prefix.")
     store: str = Field("memory://", description="Table store: memory:// or rocksdb://.")
@@ -149,6 +197,7 @@ class ProcessorSettings(Settings):
     repeat_interval_seconds: float = Field(4 * 3600.0, gt=0, description="Re-send an unchanged incident.")
     resolve_timeout_seconds: float = Field(900.0, gt=0, description="Resolve after this long in silence.")
     tick_seconds: float = Field(1.0, gt=0, le=60, description="How often due incidents are looked for.")
+    rules: list[ClassificationRule] = Field(default_factory=list, description="User classification rules.")
 
 
 class NotifierSettings(Settings):

@@ -89,14 +89,23 @@ def bad_inputs() -> list[bytes]:
 def test_exact_repeats_are_dropped_bad_input_quarantined_and_occurrences_aggregated(
     namespace: Namespace, tmp_path: Path
 ) -> None:
-    configure(namespace)
+    configure(
+        namespace,
+        rules=[
+            {"match": {"workload": "noisy"}, "drop": True},
+            {"match_re": {"namespace": "sh.p"}, "labels": {"team": "storefront"}},
+        ],
+    )
     valid = [raw(i) for i in range(40)]
     repeats = [raw(i, producer="p2") for i in range(40)]  # a second producer replica: exact repeats
+    noisy = [raw(i, workload="noisy") for i in range(5)]  # dropped from alerting by a user rule
     bad = bad_inputs()
     with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="processor") as worker:
-        produce(namespace.bootstrap, namespace.topic("events.raw"), [*valid[:20], *repeats, *valid[20:]])
+        produce(
+            namespace.bootstrap, namespace.topic("events.raw"), [*valid[:20], *repeats, *noisy, *valid[20:]]
+        )
         produce(namespace.bootstrap, namespace.topic("events.raw"), [(b"junk", b) for b in bad])
-        clean = cleans(namespace, expected=40)
+        clean = cleans(namespace, expected=45)
         invalid = read_topic(namespace.bootstrap, namespace.topic("events.invalid"), expected=len(bad))
         wait_until(
             lambda: max((i.occurrences for i in incidents(namespace, 1, timeout=3)), default=0) >= 40,
@@ -107,13 +116,14 @@ def test_exact_repeats_are_dropped_bad_input_quarantined_and_occurrences_aggrega
         updates = incidents(namespace, expected=1)
         assert worker.poll() is None, "the worker must survive bad input"
 
-    assert len(clean) == 40
-    assert len({c.occurrence_id for c in clean}) == 40
+    assert len(clean) == 45, "40 distinct + 5 dropped-from-alerting still reach events.clean"
+    assert len({c.occurrence_id for c in clean}) == 45
     records = [decode(m.value() or b"", QuarantineRecord) for m in invalid]
     assert len(records) == len(bad)
     assert {r.reason for r in records} >= {"not-json", "unsupported-version", "invalid", "invalid-event"}
-    (incident,) = latest(updates).values()
+    (incident,) = latest(updates).values()  # none for the noisy workload
     assert incident.occurrences == 40
+    assert incident.labels["team"] == "storefront"
     assert incident.workload == "web"
     assert incident.category == "crash-loop"
     assert len(updates) <= 4
