@@ -172,3 +172,36 @@ def test_dedup_and_counts_survive_a_killed_worker(namespace: Namespace, tmp_path
     assert len({c.occurrence_id for c in clean}) == 40
     assert len(clean) <= 40 + 30, "clean repeats only from the killed worker's own uncommitted replay"
     assert max(u.occurrences for u in updates) == 40, "no occurrence counted twice or lost"
+
+
+def test_two_workers_share_the_work_and_the_survivor_keeps_exact_counts(
+    namespace: Namespace, tmp_path: Path
+) -> None:
+    configure(namespace)
+    second_config = tmp_path / "worker-b.yaml"
+    config = yaml.safe_load(namespace.config_path.read_text())
+    config["processor"]["data_dir"] = str(tmp_path / "worker-b-data")
+    second_config.write_text(yaml.safe_dump(config))
+    workloads = ["cart", "checkout", "search", "ledger", "profile", "report"]
+    first = [raw(i, workload=w) for w in workloads for i in range(10)]
+    later = [raw(i, workload=w) for w in workloads for i in range(10, 20)]
+
+    def counts() -> dict[str | None, int]:
+        return {i.workload: i.occurrences for i in latest(incidents(namespace, 1, timeout=3)).values()}
+
+    with (
+        herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="worker-a") as worker_a,
+        herald_process(second_config, "processor", log_dir=tmp_path, name="worker-b"),
+    ):
+        produce(namespace.bootstrap, namespace.topic("events.raw"), first)
+        wait_until(lambda: counts() == dict.fromkeys(workloads, 10), timeout=240, what="10 per workload")
+        worker_a.kill()
+        worker_a.wait()
+        produce(namespace.bootstrap, namespace.topic("events.raw"), later)
+        wait_until(
+            lambda: counts() == dict.fromkeys(workloads, 20),
+            timeout=240,
+            what="the survivor to count 20 each",
+        )
+        observe_for(5)
+        assert counts() == dict.fromkeys(workloads, 20), "no occurrence counted twice after the failover"
