@@ -88,14 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
     if args.command == "producer":
-        from producer.main import run_from_file
+        from producer.replay import run_replay
 
         settings = _producer_settings(config, args.cluster)
         if settings is None:
             print(f"{config.source_file}: producer.cluster: required (or pass --cluster)", file=sys.stderr)
             return 2
         if args.events_file:
-            return run_from_file(config, settings, args.events_file)
+            return run_replay(config, settings, args.events_file, speed=0, quiet=True)
         from producer.service import run_watch
 
         return run_watch(config, settings)

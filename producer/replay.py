@@ -47,7 +47,13 @@ def timed_file(
         yield Timed(max(0.0, (when - first).total_seconds()), item.message)
 
 
-def run_replay(config: HeraldConfig, settings: ProducerSettings, path: Path, *, speed: float) -> int:
+def run_replay(
+    config: HeraldConfig, settings: ProducerSettings, path: Path, *, speed: float, quiet: bool = False
+) -> int:
+    """Publish every event in ``path`` (at ``speed``; 0 = at once), wait until Kafka has them all.
+
+    ``herald producer --events-file`` is this at full speed, without the progress bar.
+    """
     ensure_topics(config.kafka, ["events.raw", "events.invalid"])
     publisher = Publisher(config.kafka, settings).start()
     with path.open("rb") as handle:
@@ -58,6 +64,7 @@ def run_replay(config: HeraldConfig, settings: ProducerSettings, path: Path, *, 
         speed=speed,
         total=total,
         label=f"replay {path.name}",
+        quiet=quiet,
     )
     remaining = publisher.close(120)
     stats = publisher.stats

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from producer.main import run_from_file
+from producer.replay import run_replay
 from runtime.config import ProducerSettings
 from schemas import QuarantineRecord, RawEnvelope, decode
 from tests.support.events import k8s_event
@@ -27,7 +27,8 @@ def test_publishes_every_event_keyed_by_object_and_quarantines_bad_lines(
     path.write_bytes(b"\n".join(lines) + b"\n")
 
     config = namespace.config
-    assert run_from_file(config, ProducerSettings(cluster="prod-a", producer_id="p1"), path) == 0
+    settings = ProducerSettings(cluster="prod-a", producer_id="p1")
+    assert run_replay(config, settings, path, speed=0, quiet=True) == 0
 
     raw = read_topic(namespace.bootstrap, namespace.topic("events.raw"), expected=30)
     envelopes = [decode(m.value() or b"", RawEnvelope) for m in raw]
