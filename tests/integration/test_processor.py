@@ -176,7 +176,7 @@ def test_dedup_and_counts_survive_a_killed_worker(namespace: Namespace, tmp_path
 
 @pytest.mark.xfail(
     reason="KNOWN DEFECT (issue 4): after a failover between two live workers, an incident can under-count "
-    "(seen: 17 of 20); replays during the rebalance defeat the per-partition offset watermark. Not yet fixed.",
+    "(seen: 17 of 20) across the rebalance; the offset watermark does not cover it. Not fixed yet.",
     strict=False,
 )
 def test_two_workers_share_the_work_and_the_survivor_keeps_exact_counts(
