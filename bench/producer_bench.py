@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 
 from bench.common import alternate, pin_to_one_core, report
 from producer.pacing import publish_paced
-from producer.publisher import Publisher
+from producer.publisher import Publisher, delivery_settings
 from producer.replay import timed_file
 from producer.simulate import simulate, to_envelope
 from runtime.config import KafkaSettings, ProducerSettings
@@ -62,17 +62,7 @@ def main() -> None:
         assert publisher.close(120) == 0
 
     def plain_loop() -> None:
-        producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "compression.type": settings.compression,
-                "linger.ms": settings.linger_ms,
-                "batch.size": 1_000_000,
-                "queue.buffering.max.messages": 200_000,
-            }
-        )
+        producer = Producer({"bootstrap.servers": bootstrap, **delivery_settings(settings)})
         topic = kafka.topics.raw
         for key, value in encoded:
             while True:

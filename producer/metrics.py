@@ -27,7 +27,7 @@ LAST_EVENT = Gauge(
     "When the last occurrence was observed (unix time).",
     ["cluster"],
 )
-RESUME_LAG = Gauge(
+IN_FLIGHT = Gauge(
     "herald_producer_in_flight_events", "Occurrences handed to Kafka, not yet acknowledged.", ["cluster"]
 )
 DELIVERY_LATENCY = Histogram(

@@ -29,6 +29,20 @@ RAW_SCHEMA_HEADER = f"{RawEnvelope.SCHEMA}.v{RawEnvelope.VERSION}".encode()
 BACKPRESSURE_WAIT_SECONDS = 0.01
 
 
+def delivery_settings(settings: ProducerSettings) -> dict[str, object]:
+    """The librdkafka settings that make publishing lossless and ordered (also the bench's baseline)."""
+    return {
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": settings.compression,
+        "linger.ms": settings.linger_ms,
+        "batch.size": 1_000_000,
+        "queue.buffering.max.messages": 200_000,
+        # Keep retrying while the broker is away; a late occurrence beats a lost one.
+        "message.timeout.ms": 0,
+    }
+
+
 class FatalPublishError(RuntimeError):
     """The Kafka client cannot continue (e.g. the idempotent producer was fenced)."""
 
@@ -60,16 +74,9 @@ class Publisher:
         self._producer = Producer(
             client_config(
                 kafka,
+                **delivery_settings(settings),
                 **{
                     "client.id": f"herald-producer-{settings.default_cluster}-{settings.producer_id}",
-                    "enable.idempotence": True,
-                    "acks": "all",
-                    "compression.type": settings.compression,
-                    "linger.ms": settings.linger_ms,
-                    "batch.size": 1_000_000,
-                    "queue.buffering.max.messages": 200_000,
-                    # Keep retrying while the broker is away; a late occurrence beats a lost one.
-                    "message.timeout.ms": 0,
                     "error_cb": self._on_error,
                 },
             )
@@ -85,8 +92,14 @@ class Publisher:
         while not self._closing.is_set():
             self._producer.poll(0.1)
 
-    def publish(self, message: RawMessage, on_delivered: DeliveryCallback | None = None) -> None:
-        """Queue one raw envelope; ``on_delivered`` runs once the broker has acknowledged it."""
+    def publish(
+        self,
+        message: RawMessage,
+        on_delivered: DeliveryCallback | None = None,
+        on_failed: DeliveryCallback | None = None,
+    ) -> None:
+        """Queue one raw envelope; ``on_delivered`` runs once the broker has acknowledged it,
+        ``on_failed`` if it refused it for good."""
 
         def report(err: KafkaError | None, _msg: Message) -> None:
             if err is None:
@@ -95,6 +108,8 @@ class Publisher:
                     on_delivered()
             else:
                 self._count("failed")
+                if on_failed is not None:
+                    on_failed()
                 log.error("delivery of an event about %s failed: %s", message.key, err)
 
         headers = self._headers.get(message.cluster)

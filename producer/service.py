@@ -99,7 +99,7 @@ def run_watch(config: HeraldConfig, settings: ProducerSettings) -> int:
     def save_checkpoints() -> None:
         for watcher in watchers:
             key, safe = keys[watcher.cluster], watcher.resume.safe
-            metrics.RESUME_LAG.labels(watcher.cluster).set(watcher.resume.in_flight)
+            metrics.IN_FLIGHT.labels(watcher.cluster).set(watcher.resume.in_flight)
             if safe is not None and saved_versions.get(key) != safe:
                 publisher.save_checkpoint(
                     ProducerCheckpoint(

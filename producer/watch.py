@@ -276,7 +276,9 @@ class ClusterWatcher:
             metrics.EVENTS_PUBLISHED.labels(cluster).inc()
             metrics.DELIVERY_LATENCY.labels(cluster).observe(time.monotonic() - started)
 
-        self._publisher.publish(message, on_delivered=delivered)
+        self._publisher.publish(
+            message, on_delivered=delivered, on_failed=metrics.EVENTS_FAILED.labels(cluster).inc
+        )
         metrics.LAST_EVENT.labels(cluster).set(observed_at.timestamp())
 
     def _quarantine(self, payload: bytes, reason: str, error: str) -> None:

@@ -46,6 +46,15 @@ def start_producer(
     return herald_process(namespace.config_path, "producer", log_dir=tmp_path, name=name)
 
 
+def watch_one_cluster(
+    api: FakeApiServer, namespace: Namespace, tmp_path: Path, /, **settings: object
+) -> None:
+    """Configure the producer to watch ``api`` as cluster CLUSTER, and create the topics."""
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
+    configure_producer(namespace, [kubeconfig_entry(kubeconfig, cluster=CLUSTER, context="fake")], **settings)
+    ensure_namespace_topics(namespace)
+
+
 class Recorder:
     """Creates and bumps Events on the fake API server and remembers every occurrence it caused."""
 
@@ -85,9 +94,7 @@ def assert_complete(seen: dict[Occurrence, int], expected: set[Occurrence]) -> N
 def test_no_occurrence_lost_across_watch_faults(
     api: FakeApiServer, namespace: Namespace, tmp_path: Path
 ) -> None:
-    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
-    configure_producer(namespace, [kubeconfig_entry(kubeconfig, cluster=CLUSTER, context="fake")])
-    ensure_namespace_topics(namespace)
+    watch_one_cluster(api, namespace, tmp_path)
     events = Recorder(api)
     events.create(20)  # before the producer starts: found by the initial list
 
@@ -135,9 +142,7 @@ def test_no_occurrence_lost_across_watch_faults(
 def test_sigkill_and_restart_resume_without_republishing(
     api: FakeApiServer, namespace: Namespace, tmp_path: Path
 ) -> None:
-    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
-    configure_producer(namespace, [kubeconfig_entry(kubeconfig, cluster=CLUSTER, context="fake")])
-    ensure_namespace_topics(namespace)
+    watch_one_cluster(api, namespace, tmp_path)
     events = Recorder(api)
     events.create(15)
 
@@ -170,9 +175,7 @@ def test_sigkill_and_restart_resume_without_republishing(
 
 
 def test_sigkill_mid_stream_loses_nothing(api: FakeApiServer, namespace: Namespace, tmp_path: Path) -> None:
-    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
-    configure_producer(namespace, [kubeconfig_entry(kubeconfig, cluster=CLUSTER, context="fake")])
-    ensure_namespace_topics(namespace)
+    watch_one_cluster(api, namespace, tmp_path)
     events = Recorder(api)
     stop = threading.Event()
 
@@ -272,14 +275,7 @@ def test_two_clusters_fan_in_and_two_replicas_produce_only_exact_repeats(
 def test_events_api_v1_source_in_one_namespace(
     api: FakeApiServer, namespace: Namespace, tmp_path: Path
 ) -> None:
-    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
-    configure_producer(
-        namespace,
-        [kubeconfig_entry(kubeconfig, cluster=CLUSTER, context="fake")],
-        api="events.k8s.io/v1",
-        namespace="shop",
-    )
-    ensure_namespace_topics(namespace)
+    watch_one_cluster(api, namespace, tmp_path, api="events.k8s.io/v1", namespace="shop")
     events = Recorder(api)
     events.create(5)
     other = api.create_event(make_event(999, namespace="data", name="db-0"))
