@@ -49,7 +49,12 @@ def build_receiver(config: HeraldConfig, name: str) -> Receiver:
             ]
         )
     settings = config.validate_section(("receivers", index), factory.config_model, entry.model_dump())
-    renderer = Renderer(timezone=config.notifier.timezone, templates_dir=config.notifier.templates_dir)
+    renderer = Renderer(
+        timezone=config.notifier.timezone,
+        templates_dir=config.notifier.templates_dir,
+        language=config.notifier.language,
+        link_template=config.notifier.link_template,
+    )
     return factory(settings, renderer)
 
 

@@ -210,6 +210,12 @@ class NotifierSettings(Settings):
     templates_dir: Path | None = Field(
         None, description="Directory of user templates that override defaults."
     )
+    language: Literal["en", "zh"] = Field("en", description="Language of the default templates.")
+    link_template: str | None = Field(
+        None,
+        description="Jinja2 template of a link shown with every incident, e.g. "
+        "'https://grafana.example/d/k8s?var-cluster={{ incident.cluster | urlencode }}'.",
+    )
 
 
 class ReceiverEntry(BaseModel):

@@ -11,6 +11,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from notifiers.notification import Notification
+from notifiers.pacing import RateLimit
 from notifiers.receivers import console, webhook
 from notifiers.templating import Renderer
 
@@ -18,10 +19,17 @@ from notifiers.templating import Renderer
 class Receiver(Protocol):
     name: str
     type: str
+    rate_limits: tuple[RateLimit, ...]
+    """The vendor's limits on this destination (configurable); empty means unlimited."""
 
     @property
     def target(self) -> str:
         """Where deliveries go, safe to log (secrets redacted)."""
+        ...
+
+    def fits(self, notification: Notification) -> bool:
+        """True when the rendered message is within the vendor's byte limit untruncated:
+        the runner grows a digest only while it fits, so every merged incident is shown."""
         ...
 
     async def send(self, notification: Notification) -> None:

@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 from notifiers.notification import Notification
+from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
 
 BANNER = "── herald alert "
@@ -24,6 +25,7 @@ class ConsoleConfig(BaseModel):
 class ConsoleReceiver:
     config_model: ClassVar[type[BaseModel]] = ConsoleConfig
     type = "console"
+    rate_limits: tuple[RateLimit, ...] = ()
 
     def __init__(self, config: BaseModel, renderer: Renderer) -> None:
         assert isinstance(config, ConsoleConfig)
@@ -34,6 +36,9 @@ class ConsoleReceiver:
     @property
     def target(self) -> str:
         return "stdout"
+
+    def fits(self, notification: Notification) -> bool:
+        return True
 
     async def send(self, notification: Notification) -> None:
         text = self._renderer.render(self._config.template, notification)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from notifiers.errors import PermanentError
 from notifiers.http import post
 from notifiers.notification import Notification
+from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
 from runtime.log import register_secrets
 from runtime.redact import redact_url, url_secrets
@@ -29,6 +30,9 @@ class WebhookConfig(BaseModel):
         "text.j2", description="Template of the human-readable text offered to the body."
     )
     timeout_seconds: float = Field(10.0, gt=0, le=120)
+    rate_limits: tuple[RateLimit, ...] = Field(
+        (), description="Limits of the target, e.g. [{messages: 1, per_seconds: 1}]; none by default."
+    )
 
 
 class WebhookReceiver:
@@ -39,6 +43,7 @@ class WebhookReceiver:
         assert isinstance(config, WebhookConfig)
         self.name = config.name
         self._config = config
+        self.rate_limits = config.rate_limits
         self._renderer = renderer
         self._url = config.url.get_secret_value()
         self._secrets = [*url_secrets(self._url), *(h.get_secret_value() for h in config.headers.values())]
@@ -58,6 +63,9 @@ class WebhookReceiver:
             raise PermanentError(
                 f"body template {self._config.body_template!r} did not render JSON: {exc}"
             ) from None
+
+    def fits(self, notification: Notification) -> bool:
+        return True
 
     async def send(self, notification: Notification) -> None:
         headers = {"content-type": "application/json"}

@@ -25,7 +25,7 @@ from schemas import (
 from tests.support.kafka import Namespace, ensure_namespace_topics, produce, read_topic
 from tests.support.processes import herald_process, tail
 from tests.support.waiting import observe_for, wait_until
-from tests.support.webhook_server import webhook_server
+from tests.support.webhook_server import Reply, Request, webhook_server
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_outage_of_the_webhook_loses_nothing_and_doubles_nothing(
     outage = threading.Event()
     outage.set()
 
-    def flaky(_index: int, _body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def flaky(_index: int, _request: Request) -> Reply:
         if outage.is_set():
             return 503, {"retry-after": "1"}, b"down"
         return 200, {}, b"ok"
@@ -113,8 +113,8 @@ def test_permanent_failure_goes_to_the_dead_letter_topic_without_the_secret(
 ) -> None:
     poisoned = incident(3).fingerprint
 
-    def refuse_one(_index: int, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        if poisoned.encode() in body:
+    def refuse_one(_index: int, request: Request) -> Reply:
+        if poisoned.encode() in request.body:
             return 400, {}, f"bad request for key={SECRET}".encode()
         return 200, {}, b"ok"
 

@@ -1,4 +1,9 @@
-"""A real HTTP server on 127.0.0.1 that records every request and answers as scripted."""
+"""A real HTTP server on 127.0.0.1 that records every request and answers as scripted.
+
+A vendor's contract (``tests/support/vendors/``) is a :data:`Responder`: it sees each
+request as the vendor would (path, query, headers, body) and answers with the vendor's
+status and error body.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
 
 
 @dataclass(frozen=True)
 class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
+    request: Request
     status: int
+    reply: bytes
+
+    @property
+    def body(self) -> bytes:
+        return self.request.body
 
 
-Responder = Callable[[int, bytes], tuple[int, dict[str, str], bytes]]
+Reply = tuple[int, dict[str, str], bytes]
+Responder = Callable[[int, Request], Reply]
 
 
-def always_ok(_index: int, _body: bytes) -> tuple[int, dict[str, str], bytes]:
+def always_ok(_index: int, _request: Request) -> Reply:
     return 200, {"content-type": "application/json"}, b'{"ok":true}'
 
 
@@ -33,32 +51,46 @@ class WebhookServer:
     port: int = 0
 
     @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{self.base_url}/hook"
+
+    def all(self) -> list[Received]:
+        with self.lock:
+            return list(self.requests)
 
     def accepted(self) -> list[Received]:
+        """Requests answered 2xx; a vendor that reports errors in a 200 body filters further."""
         with self.lock:
             return [r for r in self.requests if 200 <= r.status < 300]
 
-    def _handle(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _handle(self, request: Request) -> Reply:
         with self.lock:
             index = len(self.requests)
-            status, out_headers, out_body = self.respond(index, body)
-            self.requests.append(Received(method, path, headers, body, status))
-        return status, out_headers, out_body
+            status, headers, body = self.respond(index, request)
+            self.requests.append(Received(request, status, body))
+        return status, headers, body
 
 
 @contextmanager
 def webhook_server(respond: Responder = always_ok) -> Iterator[WebhookServer]:
-    server_state = WebhookServer(respond=respond)
+    state = WebhookServer(respond=respond)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
+        def _serve(self) -> None:
             length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length)
-            status, headers, out = server_state._handle("POST", self.path, dict(self.headers.items()), body)
+            url = urlsplit(self.path)
+            request = Request(
+                method=self.command,
+                path=url.path,
+                query=parse_qs(url.query, keep_blank_values=True),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=self.rfile.read(length),
+            )
+            status, headers, out = state._handle(request)
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -66,15 +98,17 @@ def webhook_server(respond: Responder = always_ok) -> Iterator[WebhookServer]:
             self.end_headers()
             self.wfile.write(out)
 
+        do_POST = do_PUT = do_PATCH = _serve  # noqa: N815 (http.server dispatches on these names)
+
         def log_message(self, format: str, *args: object) -> None:
             return
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server_state.port = httpd.server_address[1]
+    state.port = httpd.server_address[1]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server_state
+        yield state
     finally:
         httpd.shutdown()
         httpd.server_close()
