@@ -12,9 +12,10 @@ from schemas.codec import SchemaError, decode, encode
 from schemas.deadletter import DeadLetter
 from schemas.group import GroupInput
 from schemas.incident import Incident, IncidentStatus, SampleMessage
+from schemas.matchers import Matcher, MatchOp, match_all
 from schemas.quarantine import QuarantineRecord
 from schemas.raw import Observation, RawEnvelope, RawMessage, raw_message, raw_partition_key
-from schemas.silence import Matcher, MatchOp, Silence
+from schemas.silence import Silence
 from schemas.topics import TOPIC_SPECS, Topics, TopicSpec
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Topics",
     "decode",
     "encode",
+    "match_all",
     "raw_message",
     "raw_partition_key",
 ]

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from schemas.base import NestedModel, TopicModel, UtcDatetime
-
-
-class MatchOp(StrEnum):
-    EQUAL = "="
-    NOT_EQUAL = "!="
-    REGEX = "=~"
-    NOT_REGEX = "!~"
-
-
-class Matcher(NestedModel):
-    name: str = Field(min_length=1)
-    op: MatchOp
-    value: str
+from schemas.base import TopicModel, UtcDatetime
+from schemas.matchers import Matcher
 
 
 class Silence(TopicModel):
