@@ -18,6 +18,7 @@ new updates from replays.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,15 @@ MAX_TRACKED_OBJECTS = 1000
 """Distinct objects remembered per incident to count them (as short hashes); beyond, counting stops."""
 
 GROUP_LABELS = ("cluster", "namespace", "workload", "category")
+SHARED_LABELS = ("kind", "reason", "node")
+"""Labels an incident carries only while every occurrence agrees on them ("" once they differ)."""
+
+InhibitorLookup = Callable[[str, Mapping[str, str]], str | None]
+"""(fingerprint, labels) -> the fingerprint of a firing incident that inhibits it, if any."""
+
+
+def not_inhibited(_fingerprint: str, _labels: Mapping[str, str]) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,8 @@ def labels_of(clean: CleanEvent) -> dict[str, str]:
     return {
         "cluster": clean.cluster,
         "namespace": clean.namespace or "",
-        "workload": clean.workload_name or (clean.name if clean.kind != "Node" else ""),
+        # A Node stands in for the workload: each node's trouble is its own incident.
+        "workload": clean.workload_name or clean.name,
         "kind": clean.workload_kind or clean.kind,
         "node": clean.node or "",
         "category": clean.category,
@@ -86,6 +97,7 @@ class IncidentState:
     due_at: float = 0.0
     last_emitted_at: float | None = None
     resolved_at: float | None = None
+    inhibited_by: str | None = None
     applied: dict[str, int] = field(default_factory=dict)
     """Highest raw offset counted, per raw partition: a replayed occurrence is not counted twice."""
 
@@ -118,7 +130,10 @@ def observe(
         previous_version = state.version if state else 0
         state = IncidentState(
             fingerprint=fingerprint(labels, group_by),
-            labels={**clean.labels, **{name: labels.get(name, "") for name in group_by}},
+            labels={
+                **clean.labels,
+                **{name: labels.get(name, "") for name in (*SHARED_LABELS, *group_by)},
+            },
             severity=clean.severity.value,
             category=clean.category,
             title=f"{clean.reason}: {labels['workload'] or object_ref(clean)}",
@@ -132,6 +147,9 @@ def observe(
         # Changes after a notification wait for the next group interval.
         state.dirty = True
         state.due_at = (state.last_emitted_at or now) + timing.group_interval
+    for name in SHARED_LABELS:
+        if name not in group_by and state.labels.get(name) != labels.get(name, ""):
+            state.labels[name] = ""
     state.occurrences += 1
     state.first_seen = min(state.first_seen, clean.first_seen.timestamp())
     state.last_seen = max(state.last_seen, seen_at)
@@ -165,12 +183,16 @@ def _remember_sample(state: IncidentState, clean: CleanEvent) -> None:
     )
 
 
-def is_due(state: IncidentState, *, now: float, timing: Timing) -> bool:
+def is_due(
+    state: IncidentState, *, now: float, timing: Timing, inhibitor_of: InhibitorLookup = not_inhibited
+) -> bool:
     """Whether a tick at ``now`` would change or emit anything (cheap; used to nominate ticks)."""
-    return next_action(state, now=now, timing=timing) is not None
+    return next_action(state, now=now, timing=timing, inhibitor_of=inhibitor_of) is not None
 
 
-def next_action(state: IncidentState, *, now: float, timing: Timing) -> str | None:
+def next_action(
+    state: IncidentState, *, now: float, timing: Timing, inhibitor_of: InhibitorLookup = not_inhibited
+) -> str | None:
     if state.status == IncidentStatus.RESOLVED.value:
         return (
             "forget"
@@ -181,6 +203,8 @@ def next_action(state: IncidentState, *, now: float, timing: Timing) -> str | No
         return "resolve"
     if state.dirty and now >= state.due_at:
         return "flush"
+    if state.inhibited_by and inhibitor_of(state.fingerprint, state.labels) is None:
+        return "uninhibit"  # its source resolved: the target must now be heard
     if (
         not state.dirty
         and state.last_emitted_at is not None
@@ -190,9 +214,14 @@ def next_action(state: IncidentState, *, now: float, timing: Timing) -> str | No
     return None
 
 
-def tick(state: IncidentState, *, now: float, timing: Timing) -> tuple[IncidentState | None, Incident | None]:
-    """Apply the clock: returns the new state (None = forget it) and the update to emit, if any."""
-    action = next_action(state, now=now, timing=timing)
+def tick(
+    state: IncidentState, *, now: float, timing: Timing, inhibitor_of: InhibitorLookup = not_inhibited
+) -> tuple[IncidentState | None, Incident | None]:
+    """Apply the clock: returns the new state (None = forget it) and the update to emit, if any.
+
+    Every emitted update says whether a firing source inhibits it at that moment.
+    """
+    action = next_action(state, now=now, timing=timing, inhibitor_of=inhibitor_of)
     if action is None:
         return state, None
     if action == "forget":
@@ -205,6 +234,7 @@ def tick(state: IncidentState, *, now: float, timing: Timing) -> tuple[IncidentS
     state.version += 1
     state.dirty = False
     state.last_emitted_at = now
+    state.inhibited_by = inhibitor_of(state.fingerprint, state.labels)
     return state, to_incident(state, now=now)
 
 
@@ -219,7 +249,7 @@ def to_incident(state: IncidentState, *, now: float) -> Incident:
         title=state.title,
         cluster=labels.get("cluster", ""),
         namespace=labels.get("namespace") or None,
-        workload=labels.get("workload") or None,
+        workload=(labels.get("workload") or None) if labels.get("kind") != "Node" else None,
         labels={**labels, "severity": state.severity},
         occurrences=max(1, state.occurrences),
         first_seen=_utc(state.first_seen),
@@ -230,6 +260,7 @@ def to_incident(state: IncidentState, *, now: float) -> Incident:
             SampleMessage(reason=s["reason"], message=s["message"], object=s["object"], at=_utc(s["at"]))
             for s in state.samples
         ],
+        inhibited_by=state.inhibited_by,
         emitted_at=_utc(now),
     )
 

@@ -38,10 +38,11 @@ from processors.aggregate import (
     observe,
     tick,
 )
+from processors.inhibit import Inhibitor, InhibitorFeed
 from processors.pipeline import Processed, validate_and_classify
 from processors.rules import apply_rules, compile_rules
 from runtime.config import HeraldConfig
-from schemas import GroupInput, QuarantineRecord, SchemaError, Severity, decode, encode
+from schemas import GroupInput, IncidentStatus, QuarantineRecord, SchemaError, Severity, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,9 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     clean_topic = app.topic(topics.clean)
     alerts_topic = app.topic(topics.alerts)
     invalid_topic = app.topic(topics.invalid)
+    inhibitors_topic = app.topic(topics.inhibitors, value_serializer="raw", key_serializer="raw")
+    inhibitor = Inhibitor(settings.inhibit_rules)
+    inhibitor_feed = InhibitorFeed(kafka, inhibitor)
 
     # occurrence id -> the time bucket it was last seen in. An id seen in this bucket or the one
     # before is a repeat. Faust's windowed tables anchor their windows at the first timestamp they
@@ -171,19 +175,34 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
                 state.mark_applied(partition, offset)
             if state is None:
                 continue
-            state, update = tick(state, now=now, timing=timing)
+            state, update = tick(state, now=now, timing=timing, inhibitor_of=inhibitor.inhibitor_of)
             if state is None:
                 incidents.pop(key, None)
             else:
                 incidents[key] = state.to_bytes()
-            if update is not None:
-                await alerts_topic.send(key=key, value=encode(update))
+            if update is None:
+                continue
+            await alerts_topic.send(key=key, value=encode(update))
+            if inhibitor.tracks(update.labels, update.fingerprint):
+                inhibitor.record(update)  # this worker's own view, at once; the others via the topic
+                firing = update.status is IncidentStatus.FIRING
+                await inhibitors_topic.send(key=key, value=encode(update) if firing else None)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def start_inhibitor_feed() -> None:
+        inhibitor_feed.start()
+
+    async def stop_inhibitor_feed(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+        inhibitor_feed.stop()
+
+    app.on_before_shutdown.connect(stop_inhibitor_feed)
 
     @app.timer(interval=settings.tick_seconds)  # type: ignore[untyped-decorator]
     async def nominate_due_incidents() -> None:
         now = time.time()
         for key, stored in list(incidents.items()):
-            if stored and is_due(IncidentState.from_bytes(stored), now=now, timing=timing):
+            state = IncidentState.from_bytes(stored) if stored else None
+            if state and is_due(state, now=now, timing=timing, inhibitor_of=inhibitor.inhibitor_of):
                 await grouped.send(key=key, value=encode(GroupInput(tick_at=now)))
 
     return app

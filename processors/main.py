@@ -11,7 +11,10 @@ from runtime.kafka import ensure_topics
 
 def run_worker(config: HeraldConfig, *, loglevel: str = "info") -> None:
     """Blocks until the worker stops (SIGTERM/SIGINT); Faust owns the event loop."""
-    ensure_topics(config.kafka, ["events.raw", "events.clean", "events.grouped", "events.invalid", "alerts"])
+    ensure_topics(
+        config.kafka,
+        ["events.raw", "events.clean", "events.grouped", "events.invalid", "alerts", "inhibitors"],
+    )
     config.processor.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(config)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -26,7 +26,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from schemas.matchers import Matcher
 from schemas.raw import CLUSTER_ID_PATTERN
 from schemas.topics import Topics
 
@@ -174,6 +176,31 @@ class ClassificationRule(Settings):
         return patterns
 
 
+class InhibitRule(Settings):
+    """While a firing incident matches ``source_matchers``, incidents matching ``target_matchers``
+    whose ``equal`` labels all have the same non-empty values are marked inhibited (not sent)."""
+
+    source_matchers: list[Matcher] = Field(min_length=1)
+    target_matchers: list[Matcher] = Field(min_length=1)
+    equal: list[str] = Field(default_factory=list)
+
+
+DEFAULT_INHIBIT_RULES: tuple[InhibitRule, ...] = (
+    # A node that is not ready explains the pod incidents on it.
+    InhibitRule(
+        source_matchers=[Matcher.model_validate("category=node-not-ready")],
+        target_matchers=[Matcher.model_validate("kind!=Node")],
+        equal=["cluster", "node"],
+    ),
+    # A namespace out of quota explains the other failed creations in it.
+    InhibitRule(
+        source_matchers=[Matcher.model_validate("category=quota")],
+        target_matchers=[Matcher.model_validate("category=failed-create")],
+        equal=["cluster", "namespace"],
+    ),
+)
+
+
 class ProcessorSettings(Settings):
     app_id: str = Field("herald-processor", description="Faust app id: the consumer group and table prefix.")
     store: str = Field("memory://", description="Table store: memory:// or rocksdb://.")
@@ -198,6 +225,10 @@ class ProcessorSettings(Settings):
     resolve_timeout_seconds: float = Field(900.0, gt=0, description="Resolve after this long in silence.")
     tick_seconds: float = Field(1.0, gt=0, le=60, description="How often due incidents are looked for.")
     rules: list[ClassificationRule] = Field(default_factory=list, description="User classification rules.")
+    inhibit_rules: list[InhibitRule] = Field(
+        default_factory=lambda: list(DEFAULT_INHIBIT_RULES),
+        description="Inhibition rules; the defaults cover node-not-ready and quota. [] turns it off.",
+    )
 
 
 class NotifierSettings(Settings):
@@ -227,14 +258,86 @@ class ReceiverEntry(BaseModel):
     type: str = Field(min_length=1)
 
 
+class RouteSettings(Settings):
+    """A node of the notifier's routing tree, with Alertmanager's semantics (notifiers/routing.py).
+
+    ``receiver``, ``send_resolved`` and ``repeat_interval_seconds`` left unset are inherited
+    from the parent route.
+    """
+
+    receiver: str | None = None
+    matchers: list[Matcher] = Field(
+        default_factory=list, description="All must match the incident's labels; none matches every one."
+    )
+    continue_: bool = Field(
+        False, alias="continue", description="After matching, keep trying the following sibling routes."
+    )
+    routes: list[RouteSettings] = Field(default_factory=list, description="Child routes, tried in order.")
+    send_resolved: bool | None = Field(None, description="Deliver resolved updates too.")
+    repeat_interval_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="Deliver an unchanged firing incident again at most this often; 0 delivers every update.",
+    )
+
+    def named_receivers(self, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """Every receiver this subtree names, with the key path of its ``receiver``."""
+        if self.receiver is not None:
+            yield (*path, "receiver"), self.receiver
+        for index, child in enumerate(self.routes):
+            yield from child.named_receivers((*path, "routes", index))
+
+
+class RootRouteSettings(RouteSettings):
+    """The root route matches every incident, and its receiver takes what no child route matches."""
+
+    receiver: str
+    send_resolved: bool = Field(True, description="Deliver resolved updates too.")
+
+    @field_validator("matchers", "continue_")
+    @classmethod
+    def _matches_everything(cls, value: list[Matcher] | bool) -> list[Matcher] | bool:
+        if value:
+            raise ValueError("the root route matches every incident: set this on a child route")
+        return value
+
+
 class HeraldConfig(Settings):
     kafka: KafkaSettings = KafkaSettings()
     producer: ProducerSettings | None = None
     processor: ProcessorSettings = ProcessorSettings()
     notifier: NotifierSettings = NotifierSettings()
     receivers: list[ReceiverEntry] = Field(default_factory=list)
+    route: RootRouteSettings | None = Field(
+        None,
+        description="Which receivers get which incidents. Unset, every receiver gets every "
+        "incident, as every kube-eventer sink gets every event.",
+    )
 
     _source: _Source | None = None
+
+    @model_validator(mode="after")
+    def _route_names_known_receivers(self) -> HeraldConfig:
+        """Raised as a ValidationError so each unknown name is located at its own key."""
+        if self.route is None:
+            return self
+        known = {entry.name for entry in self.receivers}
+        unknown = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_receiver",
+                    "must name one of the receivers: {known}",
+                    {"known": ", ".join(sorted(known)) or "none configured"},
+                ),
+                loc=path,
+                input=name,
+            )
+            for path, name in self.route.named_receivers(("route",))
+            if name not in known
+        ]
+        if unknown:
+            raise ValidationError.from_exception_data(type(self).__name__, unknown)
+        return self
 
     def receiver(self, name: str) -> tuple[int, ReceiverEntry]:
         for index, entry in enumerate(self.receivers):

@@ -55,6 +55,13 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
         30 * DAY_MS,
         "DeadLetter for deliveries a receiver refused for good",
     ),
+    TopicSpec(
+        "inhibitors",
+        "incident fingerprint",
+        True,
+        None,
+        "firing incidents that match an inhibition rule's source; read whole by every worker",
+    ),
     TopicSpec("silences", "silence id", True, None, "Silence, latest record per id wins"),
     TopicSpec(
         "notify.log",
@@ -105,6 +112,10 @@ class Topics:
     @property
     def deadletter(self) -> str:
         return self.name("alerts.deadletter")
+
+    @property
+    def inhibitors(self) -> str:
+        return self.name("inhibitors")
 
     @property
     def silences(self) -> str:

@@ -210,3 +210,78 @@ def test_two_workers_share_the_work_and_the_survivor_keeps_exact_counts(
         )
         observe_for(5)
         assert counts() == dict.fromkeys(workloads, 20), "no occurrence counted twice after the failover"
+
+
+def occurrence_on(node: str, index: int, *, kind: str = "Pod", workload: str = "web") -> tuple[bytes, bytes]:
+    """A pod's BackOff on ``node``, or (kind Node) the node's own NotReady."""
+    pod_suffix = {"n1": "x2kq", "n2": "z4mw"}[node] + "bcd"[index % 3]
+    name = node if kind == "Node" else f"{workload}-7d9c8b6f5d-{pod_suffix}"
+    event = k8s_event(
+        index,
+        kind=kind,
+        name=name,
+        reason="NodeNotReady" if kind == "Node" else "BackOff",
+        message=f"Node {node} status is now: NodeNotReady" if kind == "Node" else "Back-off restarting",
+        host=node,
+        uid=f"uid-{kind}-{node}-{workload}-{index}",
+    )
+    envelope = RawEnvelope(
+        cluster="prod-a", producer_id="p1", observed_at=datetime.now(UTC), observation="ADDED", event=event
+    )
+    return envelope.partition_key.encode(), encode(envelope)
+
+
+def test_a_node_that_is_not_ready_inhibits_its_pods_until_it_resolves(
+    namespace: Namespace, tmp_path: Path
+) -> None:
+    # The node's incident resolves 12 s after its last occurrence; the pods keep failing.
+    configure(namespace, group_wait_seconds=2, group_interval_seconds=2, resolve_timeout_seconds=12)
+    node_down = [occurrence_on("n1", i, kind="Node") for i in range(3)]
+    with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="processor"):
+        produce(namespace.bootstrap, namespace.topic("events.raw"), node_down)
+        wait_until(
+            lambda: any(u.labels.get("kind") == "Node" for u in incidents(namespace, 1, timeout=3)),
+            timeout=90,
+            what="the node incident",
+        )
+        pods = [occurrence_on("n1", i, workload="web") for i in range(5)]
+        pods += [occurrence_on("n2", i, workload="api") for i in range(5)]
+        produce(namespace.bootstrap, namespace.topic("events.raw"), pods)
+
+        def by_workload() -> dict[str, list[Incident]]:
+            out: dict[str, list[Incident]] = {}
+            for update in incidents(namespace, 1, timeout=3):
+                out.setdefault(update.workload or update.labels.get("kind", ""), []).append(update)
+            return out
+
+        wait_until(lambda: {"web", "api"} <= by_workload().keys(), timeout=90, what="both pod incidents")
+        # Keep web failing on n1 while the node incident times out and resolves.
+        for round_ in range(10):
+            produce(
+                namespace.bootstrap,
+                namespace.topic("events.raw"),
+                [occurrence_on("n1", 100 + round_, workload="web")],
+            )
+            if any(u.inhibited_by is None for u in by_workload()["web"][1:]):
+                break
+            observe_for(2)
+        wait_until(
+            lambda: any(u.status == "resolved" for u in by_workload()["Node"]),
+            timeout=90,
+            what="the node incident to resolve",
+        )
+        wait_until(
+            lambda: by_workload()["web"][-1].inhibited_by is None,
+            timeout=90,
+            what="web re-emitted, no longer inhibited",
+        )
+        updates = by_workload()
+
+    (node_fingerprint,) = {u.fingerprint for u in updates["Node"]}
+    web, api = updates["web"], updates["api"]
+    assert web[0].inhibited_by == node_fingerprint, "pods on the node that is not ready are inhibited"
+    assert web[0].labels["node"] == "n1"
+    assert all(u.inhibited_by is None for u in api), "pods on a healthy node are not"
+    assert web[-1].inhibited_by is None
+    assert web[-1].status == "firing"
+    assert [u.version for u in web] == list(range(1, len(web) + 1)), "inhibited updates are emitted, not lost"

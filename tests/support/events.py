@@ -18,8 +18,15 @@ def k8s_event(
     count: int = 1,
     uid: str | None = None,
     resource_version: str | None = None,
+    host: str = "node-a",
 ) -> dict[str, Any]:
+    """A Node's events live in ``default`` and their involved object has no namespace, as the
+    kubelet records them."""
     name = name or f"web-7d9c8b6f5d-x{index:04d}"
+    involved = {"kind": kind, "namespace": namespace, "name": name, "uid": str(uuid.uuid4())}
+    if kind == "Node":
+        namespace = "default"
+        del involved["namespace"]
     return {
         "apiVersion": "v1",
         "kind": "Event",
@@ -30,11 +37,11 @@ def k8s_event(
             "resourceVersion": resource_version or str(10_000 + index),
             "creationTimestamp": "2026-11-27T08:00:00Z",
         },
-        "involvedObject": {"kind": kind, "namespace": namespace, "name": name, "uid": str(uuid.uuid4())},
+        "involvedObject": involved,
         "reason": reason,
         "message": message,
         "type": event_type,
-        "source": {"component": "kubelet", "host": "node-a"},
+        "source": {"component": "kubelet", "host": host},
         "firstTimestamp": "2026-11-27T08:00:00Z",
         "lastTimestamp": "2026-11-27T08:00:05Z",
         "count": count,
