@@ -32,7 +32,7 @@ def raise_for_response(response: httpx.Response, *, target: str, secrets: list[s
     status = response.status_code
     if 200 <= status < 300:
         return
-    body = scrub(response.text[:MAX_BODY_SHOWN], secrets)
+    body = scrub(response.text, secrets)[:MAX_BODY_SHOWN]  # scrub first: a cut may split a secret
     message = f"{target} answered HTTP {status}: {body}"
     if status in {408, 429} or status >= 500:
         raise RetryableError(message, retry_after=retry_after_seconds(response.headers.get("retry-after")))

@@ -47,8 +47,8 @@ def clean_text(text: str) -> str:
 
 
 def plain(text: str) -> str:
-    """Escaping for plain-text messages: no mentions, no control characters."""
-    return defuse_mentions(clean_text(text))
+    """Escaping for plain-text messages: no mentions, no clickable links, no control characters."""
+    return defuse_urls(defuse_mentions(clean_text(text)))
 
 
 def markdown(text: str) -> str:

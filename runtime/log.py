@@ -50,9 +50,14 @@ class SecretFilter(logging.Filter):
 SECRETS = SecretFilter()
 
 
+MIN_SECRET_LENGTH = 6
+"""Shorter values are not credentials (``access_token=x`` in a test URL); scrubbing them would
+mangle every log line that happens to contain those letters."""
+
+
 def register_secrets(values: list[str]) -> None:
     """Add values that must never reach a log line."""
-    SECRETS.secrets.extend(v for v in values if v and v not in SECRETS.secrets)
+    SECRETS.secrets.extend(v for v in values if len(v) >= MIN_SECRET_LENGTH and v not in SECRETS.secrets)
 
 
 def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:

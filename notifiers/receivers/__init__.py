@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
-from notifiers.receivers import console, webhook
+from notifiers.receivers import console, dingtalk, email, feishu, webhook, wecom, wecom_app
 from notifiers.templating import Renderer
 
 
@@ -47,5 +47,10 @@ class ReceiverFactory(Protocol):
 
 REGISTRY: dict[str, ReceiverFactory] = {
     "console": console.ConsoleReceiver,
+    "dingtalk": dingtalk.DingTalkReceiver,
+    "email": email.EmailReceiver,
+    "feishu": feishu.FeishuReceiver,
     "webhook": webhook.WebhookReceiver,
+    "wecom": wecom.WeComReceiver,
+    "wecom_app": wecom_app.WeComAppReceiver,
 }

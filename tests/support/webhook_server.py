@@ -98,7 +98,7 @@ def webhook_server(respond: Responder = always_ok) -> Iterator[WebhookServer]:
             self.end_headers()
             self.wfile.write(out)
 
-        do_POST = do_PUT = do_PATCH = _serve  # noqa: N815 (http.server dispatches on these names)
+        do_GET = do_POST = do_PUT = do_PATCH = _serve  # noqa: N815 (http.server dispatches on these names)
 
         def log_message(self, format: str, *args: object) -> None:
             return

@@ -1,0 +1,272 @@
+"""The Feishu / Lark custom bot receiver: an interactive card (or plain text) per notification.
+
+Feishu answers HTTP 200 with its verdict in the body's ``code`` (``StatusCode`` in the older
+answer shape), so the answer is read in one place, :func:`check_answer`. Signed bots carry
+``timestamp`` and ``sign`` in the JSON body, and the whole body must stay within 20 KB.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar, Literal
+
+import httpx
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+from notifiers.errors import PermanentError, RetryableError
+from notifiers.http import MAX_BODY_SHOWN, post, retry_after_seconds
+from notifiers.markup import TRUNCATION_MARKER, ZERO_WIDTH_SPACE, plain, truncate_utf8
+from notifiers.notification import Notification
+from notifiers.pacing import RateLimit
+from notifiers.templating import Renderer
+from runtime.log import register_secrets
+from runtime.redact import redact_url, scrub, url_secrets
+from schemas import Incident, IncidentStatus, Severity
+
+MAX_BODY_BYTES = 20_000
+"""Feishu's "20 KB" read as the smaller 20,000 bytes, so the body fits either reading."""
+TITLE_MAX_BYTES = 200
+RATE_LIMITED_RETRY_AFTER = 5.0
+"""The pause after 11232 when no Retry-After comes with it: enough to clear the 5/s window,
+while the delivery budget (100/min) paces the rest."""
+
+CODE_OK = 0
+CODE_RATE_LIMITED = 11232
+REFUSALS: dict[int, str] = {
+    19021: "bad signature or timestamp: check `secret` and this host's clock",
+    19022: "this host's IP address is not allowed by the bot's security settings",
+    19024: "the bot requires a keyword the message lacks: add it to the template",
+    9499: "bad request",
+}
+
+COLOURS: dict[Severity, str] = {
+    Severity.CRITICAL: "red",
+    Severity.WARNING: "orange",
+    Severity.INFO: "blue",
+}
+RESOLVED_COLOUR = "green"
+
+OpenId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+
+_AT_TAG = re.compile(r"<(?=\s*/?\s*at\b)", re.IGNORECASE)
+
+
+def sign(secret: str, timestamp: int) -> str:
+    """Feishu's signature: HMAC-SHA256 keyed with ``"{timestamp}\\n{secret}"`` over an empty message."""
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+def defuse_at_tags(text: str) -> str:
+    """Feishu text messages turn ``<at user_id="all">`` into a mention: break any such tag."""
+    return _AT_TAG.sub("<" + ZERO_WIDTH_SPACE, text)
+
+
+def json_size(text: str) -> int:
+    """Bytes ``text`` takes inside a JSON body, escapes included."""
+    return len(orjson.dumps(text)) - 2
+
+
+def fit_json(text: str, room: int) -> str:
+    """Cut ``text`` at a character boundary, with the marker, so its JSON form takes at most
+    ``room`` bytes: escapes (quotes, backslashes, newlines) make that size unknown until
+    encoded, so search for the longest cut that fits."""
+    if json_size(text) <= room:
+        return text
+    low, high = len(TRUNCATION_MARKER.encode()), room
+    while low < high:
+        middle = (low + high + 1) // 2
+        if json_size(truncate_utf8(text, middle)) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    cut = truncate_utf8(text, low)
+    # A text shorter than the marker is never cut, however much its escapes weigh.
+    return cut if json_size(cut) <= room else TRUNCATION_MARKER
+
+
+def lead(incidents: Sequence[Incident]) -> Incident:
+    """The incident a card's header speaks for: the most severe firing one, else the first."""
+    firing = [i for i in incidents if i.status is IncidentStatus.FIRING]
+    return max(firing, key=lambda i: i.severity.rank) if firing else incidents[0]
+
+
+def card_title(incidents: Sequence[Incident], labels: Mapping[str, str]) -> str:
+    """A short header: status and severity first, so the chat list preview says what matters."""
+    first = lead(incidents)
+    head = f"[{labels[first.status]}] {labels[first.severity]}"
+    if len(incidents) == 1:
+        text = f"{head} · {first.title}"
+    else:
+        text = f"{head} · {len(incidents)} {labels['digest']}"
+        clusters = {i.cluster for i in incidents}
+        if len(clusters) == 1:
+            text += f" · {first.cluster}"
+    return truncate_utf8(plain(defuse_at_tags(text)).replace("\n", " "), TITLE_MAX_BYTES)
+
+
+def card_colour(incidents: Sequence[Incident]) -> str:
+    first = lead(incidents)
+    return COLOURS[first.severity] if first.status is IncidentStatus.FIRING else RESOLVED_COLOUR
+
+
+def check_answer(response: httpx.Response, *, target: str, secrets: list[str]) -> None:
+    """Read Feishu's verdict from a 2xx body: ``code`` (or ``StatusCode``) 0 is delivered."""
+    try:
+        answer = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        shown = scrub(response.text, secrets)[:MAX_BODY_SHOWN]  # scrub first: a cut secret would not match
+        raise PermanentError(f"{target} answered without a Feishu verdict: {shown}")
+    code = answer.get("code", answer.get("StatusCode"))
+    if code == CODE_OK:
+        return
+    message = scrub(str(answer.get("msg") or answer.get("StatusMessage") or ""), secrets)[:MAX_BODY_SHOWN]
+    if code == CODE_RATE_LIMITED:
+        pause = retry_after_seconds(response.headers.get("retry-after")) or RATE_LIMITED_RETRY_AFTER
+        raise RetryableError(f"{target} is rate limited (code {code}): {message}", retry_after=pause)
+    reason = REFUSALS.get(code, "unknown error") if isinstance(code, int) else "no code in the answer"
+    raise PermanentError(f"{target} refused the message: code {code} ({reason}): {message}")
+
+
+class FeishuConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: Literal["feishu"] = "feishu"
+    url: SecretStr = Field(
+        description="https://open.feishu.cn/open-apis/bot/v2/hook/TOKEN (Lark: open.larksuite.com); "
+        "a secret, since the token is in the path."
+    )
+    secret: SecretStr | None = Field(None, description="The bot's signature secret, when signing is on.")
+    msgtype: Literal["interactive", "text"] = Field(
+        "interactive", description="An interactive card (coloured header, lark_md body) or plain text."
+    )
+    card_template: str = Field(
+        "feishu.card.md.j2", description="Template of the card's lark_md body (markup escaped as markdown)."
+    )
+    text_template: str = Field("feishu.text.j2", description="Template of the text message (plain text).")
+    mention_user_ids: tuple[OpenId, ...] = Field(
+        (),
+        max_length=50,
+        description="Open ids (ou_…) to mention on firing incidents at or above the threshold.",
+    )
+    mention_all: bool = Field(
+        False, description="Mention everyone on those incidents (the bot needs the right)."
+    )
+    mention_min_severity: Severity = Severity.CRITICAL
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    rate_limits: tuple[RateLimit, ...] = Field(
+        (RateLimit(messages=5, per_seconds=1), RateLimit(messages=100, per_seconds=60)),
+        description="Feishu allows 5 messages a second and 100 a minute per bot.",
+    )
+
+
+class FeishuReceiver:
+    config_model: ClassVar[type[BaseModel]] = FeishuConfig
+    type = "feishu"
+
+    def __init__(self, config: BaseModel, renderer: Renderer) -> None:
+        assert isinstance(config, FeishuConfig)
+        self.name = config.name
+        self._config = config
+        self.rate_limits = config.rate_limits
+        self._renderer = renderer
+        self._url = config.url.get_secret_value()
+        self._secret = config.secret.get_secret_value() if config.secret else None
+        self._secrets = [*url_secrets(self._url), *([self._secret] if self._secret else [])]
+        register_secrets(self._secrets)
+        self._client = httpx.AsyncClient(timeout=config.timeout_seconds)
+
+    @property
+    def target(self) -> str:
+        return redact_url(self._url)
+
+    def _text(self, notification: Notification) -> str:
+        if self._config.msgtype == "interactive":
+            return self._renderer.render(self._config.card_template, notification, markup="markdown").rstrip()
+        # The template emits no <at> of its own; configured mentions are added after this.
+        text = self._renderer.render(self._config.text_template, notification, markup="plain")
+        return defuse_at_tags(text).rstrip()
+
+    def _mentions(self, notification: Notification) -> list[str]:
+        threshold = self._config.mention_min_severity.rank
+        due = any(
+            i.status is IncidentStatus.FIRING and i.severity.rank >= threshold for i in notification.incidents
+        )
+        if not due:
+            return []
+        return [*self._config.mention_user_ids, *(["all"] if self._config.mention_all else [])]
+
+    def _card(self, notification: Notification, text: str, mentions: list[str]) -> dict[str, Any]:
+        context = self._renderer.context(notification)
+        elements: list[dict[str, Any]] = [{"tag": "div", "text": {"tag": "lark_md", "content": text}}]
+        if mentions:
+            tags = " ".join(f"<at id={open_id}></at>" for open_id in mentions)
+            elements.append({"tag": "div", "text": {"tag": "lark_md", "content": tags}})
+        link = context["incident"]["link"]
+        if link and not notification.is_digest:
+            button = {
+                "tag": "button",
+                "text": {"tag": "plain_text", "content": context["t"]["details"]},
+                "type": "primary",
+                "url": str(link),
+            }
+            elements.append({"tag": "action", "actions": [button]})
+        return {
+            "config": {"wide_screen_mode": True},
+            "header": {
+                "template": card_colour(notification.incidents),
+                "title": {"tag": "plain_text", "content": card_title(notification.incidents, context["t"])},
+            },
+            "elements": elements,
+        }
+
+    def _body(self, notification: Notification, text: str, *, timestamp: int) -> dict[str, Any]:
+        mentions = self._mentions(notification)
+        body: dict[str, Any] = {}
+        if self._secret is not None:
+            body = {"timestamp": str(timestamp), "sign": sign(self._secret, timestamp)}
+        if self._config.msgtype == "text":
+            tags = "".join(f'<at user_id="{open_id}"></at>' for open_id in mentions)
+            body |= {"msg_type": "text", "content": {"text": f"{text}\n{tags}" if tags else text}}
+        else:
+            body |= {"msg_type": "interactive", "card": self._card(notification, text, mentions)}
+        return body
+
+    def fits(self, notification: Notification) -> bool:
+        body = self._body(notification, self._text(notification), timestamp=int(time.time()))
+        return len(orjson.dumps(body)) <= MAX_BODY_BYTES
+
+    def render(self, notification: Notification) -> bytes:
+        """The JSON body; only the rendered text is cut (never the mentions) when it is too big."""
+        timestamp = int(time.time())
+        text = self._text(notification)
+        body = orjson.dumps(self._body(notification, text, timestamp=timestamp))
+        excess = len(body) - MAX_BODY_BYTES
+        if excess > 0:
+            text = fit_json(text, json_size(text) - excess)
+            body = orjson.dumps(self._body(notification, text, timestamp=timestamp))
+        return body
+
+    async def send(self, notification: Notification) -> None:
+        response = await post(
+            self._client,
+            method="POST",
+            url=self._url,
+            content=self.render(notification),
+            headers={"content-type": "application/json; charset=utf-8"},
+            target=self.target,
+            secrets=self._secrets,
+        )
+        check_answer(response, target=self.target, secrets=self._secrets)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

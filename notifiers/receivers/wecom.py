@@ -1,0 +1,219 @@
+"""WeCom (企业微信) group robot: ``POST <webhook URL with ?key=…>`` with a JSON body.
+
+Configured with the webhook URL exactly as WeCom shows it when the robot is added to a
+group (the key is part of it, so the whole URL is a secret); private WeCom deployments
+differ only by host, which the full URL covers. WeCom answers HTTP 200 with an
+``errcode`` in the body: :func:`raise_for_errcode` reads it, for this receiver and for the
+application-message receiver (``wecom_app``), which shares the error codes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from notifiers.errors import PermanentError, RetryableError
+from notifiers.http import MAX_BODY_SHOWN, post
+from notifiers.markup import truncate_utf8, utf8_size
+from notifiers.notification import Notification
+from notifiers.pacing import RateLimit
+from notifiers.templating import Renderer
+from runtime.log import register_secrets
+from runtime.redact import redact_url, scrub, url_secrets
+from schemas import IncidentStatus, Severity
+
+MsgType = Literal["markdown", "text"]
+
+LIMITS: dict[MsgType, int] = {"text": 2048, "markdown": 4096}
+"""Bytes of UTF-8 ``content`` the robot accepts per msgtype (over it: errcode 40058)."""
+
+RATE_LIMITED = frozenset({45009, 45033})
+"""API calls over the frequency limit / over the concurrency limit."""
+SYSTEM_BUSY = -1
+RATE_LIMIT_PAUSE_SECONDS = 60.0
+"""The robot's budget is 20 messages per minute: a full minute frees it."""
+
+MEANINGS = {
+    SYSTEM_BUSY: "WeCom is busy",
+    40001: "invalid corp_secret",
+    40013: "invalid corp_id",
+    40014: "invalid access_token",
+    40056: "invalid agent_id",
+    40058: "invalid parameter (content over the byte limit?)",
+    41001: "access_token missing",
+    42001: "access_token expired",
+    44004: "empty content",
+    45002: "content over the byte limit",
+    45009: "API frequency over the limit",
+    45033: "API concurrency over the limit",
+    48002: "the application may not call this API",
+    60020: "this IP is not in the application's trusted IP list",
+    81013: "every user, party and tag is invalid or out of the application's scope",
+    82001: "every recipient is invalid",
+    93000: "invalid webhook key: the robot was removed or the URL is wrong",
+}
+"""Shown with the code in the failure reason, so a dead letter says what to fix."""
+
+UserId = Annotated[str, StringConstraints(pattern=r"^(@all|[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63})$")]
+Mobile = Annotated[str, StringConstraints(pattern=r"^(@all|[0-9+-]{1,32})$")]
+
+
+class WeComConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: Literal["wecom"] = "wecom"
+    url: SecretStr = Field(
+        description="The robot's webhook URL as WeCom shows it, https://qyapi.weixin.qq.com/cgi-bin/"
+        "webhook/send?key=…; a secret (the key is the robot's only credential)."
+    )
+    msgtype: MsgType = Field(
+        "markdown", description="markdown (4096 bytes, colours, mentions by userid) or text (2048 bytes)."
+    )
+    mentioned_list: tuple[UserId, ...] = Field(
+        (), description="userids to mention ('@all' for everyone; text only); see mention_min_severity."
+    )
+    mentioned_mobile_list: tuple[Mobile, ...] = Field(
+        (), description="Mobile numbers to mention (text only: markdown mentions by userid alone)."
+    )
+    mention_min_severity: Severity = Field(
+        Severity.CRITICAL, description="Mention only for firing incidents at or above this severity."
+    )
+    markdown_template: str = Field("wecom.md.j2", description="Template file for msgtype markdown.")
+    text_template: str = Field("wecom.text.j2", description="Template file for msgtype text.")
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    rate_limits: tuple[RateLimit, ...] = Field(
+        (RateLimit(messages=20, per_seconds=60),), description="WeCom allows 20 messages a minute per robot."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _has_key(cls, url: SecretStr) -> SecretStr:
+        parts = urlsplit(url.get_secret_value())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("expected an http(s) URL")
+        if not parse_qs(parts.query).get("key", [""])[0]:
+            raise ValueError("expected the webhook URL with its ?key=… (copy it from the robot's settings)")
+        return url
+
+    @model_validator(mode="after")
+    def _mentions_fit_msgtype(self) -> WeComConfig:
+        if self.msgtype == "markdown" and (self.mentioned_mobile_list or "@all" in self.mentioned_list):
+            raise ValueError(
+                "markdown messages mention by userid only; use msgtype: text to mention '@all' or mobiles"
+            )
+        return self
+
+
+def answer(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object WeCom answered; empty when the body is not one."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def raise_for_errcode(body: dict[str, Any], *, target: str, secrets: list[str]) -> None:
+    """WeCom's verdict in a 2xx answer: ``errcode`` 0 (or none) is success, rate limits and
+    "busy" are retryable, anything else (bad key, bad secret, bad payload) is permanent."""
+    code = body.get("errcode", 0)
+    if code == 0:
+        return
+    meaning = MEANINGS.get(code, "unknown errcode") if isinstance(code, int) else "malformed errcode"
+    errmsg = scrub(str(body.get("errmsg", ""))[:MAX_BODY_SHOWN], secrets)
+    reason = f"{target} answered errcode {code} ({meaning}): {errmsg}"
+    if code in RATE_LIMITED:
+        raise RetryableError(reason, retry_after=RATE_LIMIT_PAUSE_SECONDS)
+    if code == SYSTEM_BUSY:
+        raise RetryableError(reason)
+    raise PermanentError(reason)
+
+
+def fit(text: str, limit: int, *, keep: str = "") -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes with a visible marker, then ``keep`` appended whole
+    (mentions must survive truncation)."""
+    # A lone surrogate (text decoded with surrogateescape) would make orjson refuse the body.
+    text = text.encode(errors="replace").decode()
+    return truncate_utf8(text, limit - utf8_size(keep)) + keep
+
+
+class WeComReceiver:
+    config_model: ClassVar[type[BaseModel]] = WeComConfig
+    type = "wecom"
+
+    def __init__(self, config: BaseModel, renderer: Renderer) -> None:
+        assert isinstance(config, WeComConfig)
+        self.name = config.name
+        self.rate_limits = config.rate_limits
+        self._config = config
+        self._renderer = renderer
+        self._limit = LIMITS[config.msgtype]
+        self._url = config.url.get_secret_value()
+        self._secrets = url_secrets(self._url)
+        register_secrets(self._secrets)
+        self._client = httpx.AsyncClient(timeout=config.timeout_seconds)
+
+    @property
+    def target(self) -> str:
+        return redact_url(self._url)
+
+    def _mention(self, notification: Notification) -> bool:
+        floor = self._config.mention_min_severity.rank
+        return any(
+            incident.status is IncidentStatus.FIRING and incident.severity.rank >= floor
+            for incident in notification.incidents
+        )
+
+    def _render(self, notification: Notification) -> tuple[str, str]:
+        """The message text, and the configured mentions that go after it (markdown only)."""
+        config = self._config
+        if config.msgtype == "text":
+            return self._renderer.render(config.text_template, notification, markup="plain").strip(), ""
+        text = self._renderer.render(config.markdown_template, notification, markup="markdown").strip()
+        mentions = " ".join(f"<@{user}>" for user in config.mentioned_list)
+        return text, (f"\n{mentions}" if mentions and self._mention(notification) else "")
+
+    def fits(self, notification: Notification) -> bool:
+        text, mentions = self._render(notification)
+        return utf8_size(text + mentions) <= self._limit
+
+    def payload(self, notification: Notification) -> dict[str, Any]:
+        text, mentions = self._render(notification)
+        content = fit(text, self._limit, keep=mentions)
+        if self._config.msgtype == "markdown":
+            return {"msgtype": "markdown", "markdown": {"content": content}}
+        body: dict[str, Any] = {"content": content}
+        if self._mention(notification):
+            if self._config.mentioned_list:
+                body["mentioned_list"] = list(self._config.mentioned_list)
+            if self._config.mentioned_mobile_list:
+                body["mentioned_mobile_list"] = list(self._config.mentioned_mobile_list)
+        return {"msgtype": "text", "text": body}
+
+    async def send(self, notification: Notification) -> None:
+        response = await post(
+            self._client,
+            method="POST",
+            url=self._url,
+            content=orjson.dumps(self.payload(notification)),
+            headers={"content-type": "application/json"},
+            target=self.target,
+            secrets=self._secrets,
+        )
+        raise_for_errcode(answer(response), target=self.target, secrets=self._secrets)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
