@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from herald import silence_cli
 from runtime.config import ConfigError, HeraldConfig, ProducerSettings, load_config
 from runtime.log import setup_logging
 
@@ -56,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
 
     notifier = sub.add_parser("notifier", help="deliver incidents to one receiver")
     notifier.add_argument("--receiver", required=True, help="name of a receiver in the config")
+    notifier.add_argument(
+        "--http-port",
+        type=int,
+        help="serve metrics, health and the silences API (overrides notifier.http_port)",
+    )
+    silence_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on a simulated cluster, printing alerts")
     demo.add_argument("--events-file", type=Path, help="replay these events instead of a simulated cluster")
@@ -130,7 +137,9 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
     if args.command == "notifier":
         from notifiers.main import run_notifier
 
-        return run_notifier(config, args.receiver)
+        return run_notifier(config, args.receiver, http_port=args.http_port)
+    if args.command == "silence":
+        return silence_cli.run(config, args)
     if args.command == "demo":
         from herald.demo import run_demo
 

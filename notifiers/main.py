@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from notifiers.api import silence_api
 from notifiers.runner import Notifier, build_receiver
+from notifiers.silences import SilenceStore
 from runtime.config import HeraldConfig
+from runtime.http import serve_health
 
 
-def run_notifier(config: HeraldConfig, receiver_name: str) -> int:
+def run_notifier(config: HeraldConfig, receiver_name: str, *, http_port: int | None = None) -> int:
     receiver = build_receiver(config, receiver_name)
 
     async def main() -> None:
         notifier = Notifier(config, receiver)
+        port = http_port or config.notifier.http_port
+        if port:
+            store = SilenceStore(config.kafka, notifier.silences)
+            serve_health(port, live=lambda: (True, ""), ready=notifier.ready, api=silence_api(store))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, notifier.stop)

@@ -1,13 +1,15 @@
-"""Delivery budgets: a token bucket per destination at the vendor's published limit.
+"""Delivery budgets: a sliding window per destination at the vendor's published limit.
 
 Chat robots refuse (and some throttle for ten minutes) above their limit, so the notifier
-spends a token per message and, when more incidents are due than tokens allow, merges
+counts every message it sends and, when more incidents are due than tokens allow, merges
 them into one digest message rather than dropping or queueing them for an hour.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,48 +24,55 @@ class RateLimit(BaseModel):
     per_seconds: float = Field(gt=0)
 
 
-class TokenBucket:
-    """Starts full (a burst of ``messages`` is allowed) and refills continuously."""
+class SlidingWindow:
+    """At most ``messages`` in any ``per_seconds`` window, counted the way robots count.
+
+    A token bucket that starts full and refills would let nearly twice the limit through
+    in the first window, and DingTalk answers that with a ten-minute throttle.
+    """
 
     def __init__(self, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(limit.messages)
-        self.rate = limit.messages / limit.per_seconds
+        self.limit = limit.messages
+        # The vendor counts arrivals, a little after our sends and not in the same order:
+        # a margin keeps a slow first request from making the window look shorter to them.
+        self.seconds = limit.per_seconds + min(1.0, 0.05 * limit.per_seconds)
         self._clock = clock
-        self._tokens = self.capacity
-        self._at = clock()
+        self._sent: deque[float] = deque()
 
-    def _refill(self) -> None:
+    def _forget_old(self) -> float:
         now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
-        self._at = now
+        while self._sent and now - self._sent[0] >= self.seconds:
+            self._sent.popleft()
+        return now
 
-    def available(self) -> float:
-        self._refill()
-        return self._tokens
+    def available(self) -> int:
+        self._forget_old()
+        return self.limit - len(self._sent)
 
     def wait_seconds(self) -> float:
-        """How long until one whole token is available (0 when one is)."""
-        self._refill()
-        return max(0.0, (1.0 - self._tokens) / self.rate)
+        """How long until one more message may go (0 when one may now)."""
+        now = self._forget_old()
+        if len(self._sent) < self.limit:
+            return 0.0
+        return max(0.0, self._sent[len(self._sent) - self.limit] + self.seconds - now)
 
     def take(self) -> None:
-        self._refill()
-        self._tokens -= 1.0
+        self._sent.append(self._forget_old())
 
 
 class Budget:
     """Every limit of one destination at once (Feishu has two: 5/s and 100/min)."""
 
     def __init__(self, limits: Sequence[RateLimit], *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._buckets = [TokenBucket(limit, clock=clock) for limit in limits]
+        self._windows = [SlidingWindow(limit, clock=clock) for limit in limits]
 
     def wait_seconds(self) -> float:
-        return max((bucket.wait_seconds() for bucket in self._buckets), default=0.0)
+        return max((window.wait_seconds() for window in self._windows), default=0.0)
 
-    def scarce(self) -> bool:
-        """True when fewer than two messages may go now: time to merge what is due."""
-        return any(bucket.available() < 2.0 for bucket in self._buckets)
+    def available(self) -> float:
+        """Messages that may go now (infinite without limits): fewer than are due means merge."""
+        return min((window.available() for window in self._windows), default=math.inf)
 
     def take(self) -> None:
-        for bucket in self._buckets:
-            bucket.take()
+        for window in self._windows:
+            window.take()

@@ -12,25 +12,51 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from notifiers.dispatch import Action, decide
 from notifiers.errors import PermanentError, RetryableError
+from notifiers.metrics import (
+    CONSUMER_LAG,
+    DEAD_LETTERS,
+    DECISIONS,
+    DELIVERIES,
+    DELIVERY_LATENCY,
+    DIGEST_MERGES,
+    RETRIES,
+)
 from notifiers.notification import Notification
+from notifiers.pacing import Budget
 from notifiers.receivers import REGISTRY, Receiver
 from notifiers.retry import backoff_delay
+from notifiers.routing import RouteTree
+from notifiers.state import NotificationLog, SilenceBook, log_key
 from notifiers.templating import Renderer
 from runtime.config import ConfigError, ConfigIssue, HeraldConfig
-from runtime.kafka import client_config, ensure_topics
-from schemas import DeadLetter, Incident, QuarantineRecord, SchemaError, decode, encode
+from runtime.kafka import CompactedTopicReader, client_config, ensure_topics
+from schemas import (
+    DeadLetter,
+    Incident,
+    NotifyLogEntry,
+    Outcome,
+    QuarantineRecord,
+    SchemaError,
+    decode,
+    encode,
+)
 from schemas.base import utc_now
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 IDLE_POLL_SECONDS = 0.2
+BATCH_MAX = 500
+LAG_REPORT_SECONDS = 15.0
 
 
 def build_receiver(config: HeraldConfig, name: str) -> Receiver:
@@ -67,7 +93,7 @@ def position(message: Message) -> tuple[str, int, int]:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Attempts:
     """How a delivery ended: after how many attempts, and why it failed ('' when delivered)."""
 
     attempts: int
@@ -80,16 +106,44 @@ class RunStats:
     dead_lettered: int = 0
     quarantined: int = 0
     retries: int = 0
+    digests: int = 0
     revoked: set[tuple[str, int]] = field(default_factory=set)
+
+
+@dataclass
+class Batch:
+    """Consumed messages handled together: decided one by one, delivered paced, committed at once."""
+
+    messages: list[Message]
+    due: dict[str, Incident] = field(default_factory=dict)
+    """Updates to deliver by fingerprint, in arrival order; a later version supersedes an earlier."""
+    decided: dict[str, NotifyLogEntry] = field(default_factory=dict)
+    """What this batch decided so far, consulted before the log (which it has not reached yet)."""
+    records: list[NotifyLogEntry] = field(default_factory=list)
+
+    @property
+    def partitions(self) -> set[tuple[str, int]]:
+        return {position(m)[:2] for m in self.messages}
 
 
 class Notifier:
     def __init__(self, config: HeraldConfig, receiver: Receiver) -> None:
         self._config = config
         self._receiver = receiver
+        self._name = receiver.name
         self._topics = config.kafka.topics
-        self._budget = config.notifier.retry_budget_seconds
+        self._budget_seconds = config.notifier.retry_budget_seconds
+        self._rate = Budget(receiver.rate_limits)
+        self._routes = RouteTree.from_config(config)
+        self._log = NotificationLog()
+        self._silences = SilenceBook()
+        self._readers = [
+            CompactedTopicReader(config.kafka, self._topics.notify_log, self._log.on_record),
+            CompactedTopicReader(config.kafka, self._topics.silences, self._silences.on_record),
+        ]
         self._stop = asyncio.Event()
+        self._ready = threading.Event()
+        self._lag_checked = 0.0
         self.stats = RunStats()
         self.group_id = f"{config.kafka.topic_prefix}notifier.{receiver.name}"
         self._consumer = Consumer(
@@ -109,93 +163,187 @@ class Notifier:
             client_config(config.kafka, **{"enable.idempotence": True, "acks": "all", "linger.ms": 0})
         )
 
+    @property
+    def silences(self) -> SilenceBook:
+        return self._silences
+
+    def ready(self) -> tuple[bool, str]:
+        """Ready once the shared state is read and the group has given us partitions."""
+        if not self._ready.is_set():
+            return False, "reading the notification log and silences"
+        if not self._consumer.assignment():
+            return False, "no partitions assigned"
+        return True, ""
+
     def stop(self) -> None:
         self._stop.set()
 
     async def run(self) -> None:
-        ensure_topics(self._config.kafka, ["alerts", "alerts.deadletter", "events.invalid"])
-        self._consumer.subscribe([self._topics.alerts], on_revoke=self._on_revoke, on_assign=self._on_assign)
-        log.info(
-            "notifier %s (%s -> %s) consuming %s",
-            self._receiver.name,
-            self._receiver.type,
-            self._receiver.target,
-            self._topics.alerts,
+        ensure_topics(
+            self._config.kafka, ["alerts", "alerts.deadletter", "events.invalid", "notify.log", "silences"]
         )
         loop = asyncio.get_running_loop()
+        for reader in self._readers:
+            reader.start()
         try:
+            for reader in self._readers:
+                # The log must be whole before the first decision, or a restart would resend.
+                await loop.run_in_executor(None, reader.wait_caught_up, 120.0)
+            self._ready.set()
+            self._consumer.subscribe(
+                [self._topics.alerts], on_revoke=self._on_revoke, on_assign=self._on_assign
+            )
+            log.info(
+                "notifier %s (%s -> %s) consuming %s",
+                self._name,
+                self._receiver.type,
+                self._receiver.target,
+                self._topics.alerts,
+            )
             while not self._stop.is_set():
-                message = await loop.run_in_executor(None, self._consumer.poll, POLL_SECONDS)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    self._log_consumer_error(error)
-                    continue
-                await self._handle(message)
+                messages = await loop.run_in_executor(None, self._poll_batch)
+                if messages:
+                    await self._handle(Batch(messages))
+                await self._report_lag()
         finally:
+            for reader in self._readers:
+                reader.stop()
             await loop.run_in_executor(None, self._consumer.close)
             self._producer.flush(30)
             await self._receiver.aclose()
 
-    async def _handle(self, message: Message) -> None:
-        topic, partition_id, _ = position(message)
-        partition = (topic, partition_id)
-        self.stats.revoked.discard(partition)
-        try:
-            incident = decode(message.value() or b"", Incident)
-        except SchemaError as exc:
-            self._quarantine(message, exc)
-            self._commit(message)
-            return
-        outcome = await self._deliver(Notification((incident,)), partition)
-        if outcome is None:
-            return  # partition revoked or stopping: its next owner delivers it; do not commit
-        if outcome.failure:
-            self._dead_letter(incident, outcome)
-        else:
-            self.stats.delivered += 1
-        self._commit(message)
+    def _poll_batch(self) -> list[Message]:
+        """One message, waiting up to POLL_SECONDS, then whatever else is already fetched."""
+        first = self._consumer.poll(POLL_SECONDS)
+        if first is None:
+            return []
+        polled = [first, *self._consumer.consume(num_messages=BATCH_MAX - 1, timeout=0)]
+        batch = []
+        for message in polled:
+            error = message.error()
+            if error is None:
+                batch.append(message)
+            else:
+                self._log_consumer_error(error)
+        return batch
 
-    async def _deliver(self, notification: Notification, partition: tuple[str, int]) -> Outcome | None:
-        """Deliver with retries, bounded by the retry budget; None means abandon (do not commit)."""
-        deadline = time.monotonic() + self._budget
+    async def _handle(self, batch: Batch) -> None:
+        now = utc_now()
+        for message in batch.messages:
+            self.stats.revoked.discard(position(message)[:2])
+            try:
+                incident = decode(message.value() or b"", Incident)
+            except SchemaError as exc:
+                self._quarantine(message, exc)
+                continue
+            self._decide(batch, incident, now)
+        self._write_log(batch.records)
+        if not await self._deliver_due(batch):
+            return  # partition revoked or stopping: its next owner delivers the rest; do not commit
+        self._commit(batch)
+
+    def _decide(self, batch: Batch, incident: Incident, now: datetime) -> None:
+        fingerprint = incident.fingerprint
+        decision = decide(
+            incident,
+            route=self._routes.match_for(incident.labels, self._name),
+            logged=batch.decided.get(fingerprint) or self._log.entry(self._name, fingerprint),
+            silence=self._silences.silencing(incident.labels, now),
+            now=now,
+        )
+        DECISIONS.labels(self._name, decision.reason).inc()
+        if decision.action is Action.SKIP:
+            return
+        batch.due.pop(fingerprint, None)  # superseded by this later version
+        if decision.action is Action.DELIVER:
+            batch.due[fingerprint] = incident
+            batch.decided[fingerprint] = self._log.decided(self._name, incident, Outcome.DELIVERED)
+            return
+        assert decision.outcome is not None
+        log.info("%s: %s %s v%d", self._name, decision.reason, fingerprint[:12], incident.version)
+        entry = self._log.decided(self._name, incident, decision.outcome, silence_id=decision.silence_id)
+        batch.decided[fingerprint] = entry
+        batch.records.append(entry)
+
+    async def _deliver_due(self, batch: Batch) -> bool:
+        """Deliver within the rate budget, merging into digests when more are due than it allows."""
+        queue = list(batch.due.values())
+        partitions = batch.partitions
+        while queue:
+            notification = self._next_notification(queue)
+            attempts = await self._deliver(notification, partitions)
+            if attempts is None:
+                return False
+            self._settle(notification, attempts)
+        return True
+
+    def _next_notification(self, queue: list[Incident]) -> Notification:
+        taken = [queue.pop(0)]
+        if queue and self._rate.available() < len(queue) + 1:
+            while queue and self._receiver.fits(Notification((*taken, queue[0]))):
+                taken.append(queue.pop(0))
+        if len(taken) > 1:
+            self.stats.digests += 1
+            DIGEST_MERGES.labels(self._name).inc(len(taken))
+        return Notification(tuple(taken))
+
+    def _settle(self, notification: Notification, attempts: Attempts) -> None:
+        """Record what happened to every incident in the notification, durably, before committing."""
+        outcome = Outcome.DEAD_LETTERED if attempts.failure else Outcome.DELIVERED
+        DELIVERIES.labels(self._name, outcome.value).inc()
+        now = utc_now()
+        for incident in notification.incidents:
+            if attempts.failure:
+                self._dead_letter(incident, attempts)
+            else:
+                self.stats.delivered += 1
+                DELIVERY_LATENCY.labels(self._name).observe((now - incident.emitted_at).total_seconds())
+        self._write_log([self._log.decided(self._name, i, outcome) for i in notification.incidents])
+
+    async def _deliver(self, notification: Notification, partitions: set[tuple[str, int]]) -> Attempts | None:
+        """Deliver with retries, bounded by the retry budget, each attempt paced by the rate
+        budget; None means abandon (do not commit)."""
+        deadline = time.monotonic() + self._budget_seconds
         attempt = 0
         while True:
+            wait = self._rate.wait_seconds()
+            if wait > 0 and not await self._idle(wait, partitions):
+                return None
+            self._rate.take()
             attempt += 1
             try:
                 await self._receiver.send(notification)
-                return Outcome(attempt)
+                return Attempts(attempt)
             except PermanentError as exc:
-                log.error("%s: permanent failure: %s", self._receiver.name, exc)
-                return Outcome(attempt, f"permanent: {exc}")
+                log.error("%s: permanent failure: %s", self._name, exc)
+                return Attempts(attempt, f"permanent: {exc}")
             except RetryableError as exc:
                 delay = backoff_delay(attempt, retry_after=exc.retry_after)
                 if time.monotonic() + delay > deadline:
-                    log.error("%s: retry budget of %.0fs spent: %s", self._receiver.name, self._budget, exc)
-                    return Outcome(attempt, f"retry budget of {self._budget:.0f}s spent: {exc}")
+                    log.error("%s: retry budget of %.0fs spent: %s", self._name, self._budget_seconds, exc)
+                    return Attempts(attempt, f"retry budget of {self._budget_seconds:.0f}s spent: {exc}")
                 self.stats.retries += 1
-                log.warning(
-                    "%s: attempt %d failed, retrying in %.1fs: %s", self._receiver.name, attempt, delay, exc
-                )
-                if not await self._idle(delay, partition):
+                RETRIES.labels(self._name).inc()
+                log.warning("%s: attempt %d failed, retrying in %.1fs: %s", self._name, attempt, delay, exc)
+                if not await self._idle(delay, partitions):
                     return None
 
-    async def _idle(self, seconds: float, partition: tuple[str, int]) -> bool:
-        """Wait while staying in the group; False if our partition was revoked or we are stopping."""
+    async def _idle(self, seconds: float, partitions: set[tuple[str, int]]) -> bool:
+        """Wait while staying in the group; False if a batch partition was revoked or we are stopping."""
         loop = asyncio.get_running_loop()
         assignment = self._consumer.assignment()
         self._consumer.pause(assignment)
         try:
             until = time.monotonic() + seconds
             while time.monotonic() < until:
-                if self._stop.is_set() or partition in self.stats.revoked:
+                if self._stop.is_set() or partitions & self.stats.revoked:
                     return False
-                message = await loop.run_in_executor(None, self._consumer.poll, IDLE_POLL_SECONDS)
+                wait = min(IDLE_POLL_SECONDS, max(0.0, until - time.monotonic()))
+                message = await loop.run_in_executor(None, self._consumer.poll, wait)
                 if message is not None and not message.error():
                     # Fetched before the pause took effect: rewind so it is consumed again later.
                     self._consumer.seek(TopicPartition(*position(message)))
-            return not self._stop.is_set() and partition not in self.stats.revoked
+            return not self._stop.is_set() and not partitions & self.stats.revoked
         finally:
             current = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
             self._consumer.resume([tp for tp in assignment if (tp.topic, tp.partition) in current])
@@ -206,10 +354,36 @@ class Notifier:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("%s: assigned %s", self._receiver.name, [tp.partition for tp in partitions])
 
-    def _commit(self, message: Message) -> None:
-        self._consumer.commit(message=message, asynchronous=False)
+    def _commit(self, batch: Batch) -> None:
+        """Commit past the batch, on the partitions we still own."""
+        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        next_offsets: dict[tuple[str, int], int] = {}
+        for message in batch.messages:
+            topic, partition, offset = position(message)
+            next_offsets[(topic, partition)] = max(offset + 1, next_offsets.get((topic, partition), 0))
+        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items() if (t, p) in owned]
+        if offsets:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
 
-    def _dead_letter(self, incident: Incident, outcome: Outcome) -> None:
+    def _write_log(self, entries: list[NotifyLogEntry]) -> None:
+        for entry in entries:
+            self._log.put(log_key(entry.receiver, entry.fingerprint), entry)
+        self._produce_durably(
+            self._topics.notify_log,
+            [(log_key(e.receiver, e.fingerprint), encode(e)) for e in entries],
+        )
+
+    async def _report_lag(self) -> None:
+        if time.monotonic() - self._lag_checked < LAG_REPORT_SECONDS:
+            return
+        self._lag_checked = time.monotonic()
+        loop = asyncio.get_running_loop()
+        for tp in await loop.run_in_executor(None, self._consumer.position, self._consumer.assignment()):
+            _low, high = await loop.run_in_executor(None, self._consumer.get_watermark_offsets, tp, 5.0)
+            if tp.offset >= 0:
+                CONSUMER_LAG.labels(self._name, str(tp.partition)).set(max(0, high - tp.offset))
+
+    def _dead_letter(self, incident: Incident, outcome: Attempts) -> None:
         letter = DeadLetter(
             receiver=self._receiver.name,
             receiver_type=self._receiver.type,
@@ -220,9 +394,10 @@ class Notifier:
             at=utc_now(),
         )
         self._produce_durably(
-            self._topics.deadletter, f"{self._receiver.name}/{incident.fingerprint}", encode(letter)
+            self._topics.deadletter, [(f"{self._name}/{incident.fingerprint}", encode(letter))]
         )
         self.stats.dead_lettered += 1
+        DEAD_LETTERS.labels(self._name).inc()
 
     def _quarantine(self, message: Message, exc: SchemaError) -> None:
         topic, partition, offset = position(message)
@@ -236,19 +411,21 @@ class Notifier:
             offset=offset,
             payload=message.value(),
         )
-        key = f"{topic}/{partition}/{offset}"
-        self._produce_durably(self._topics.invalid, key, encode(record))
+        self._produce_durably(self._topics.invalid, [(f"{topic}/{partition}/{offset}", encode(record))])
         self.stats.quarantined += 1
 
-    def _produce_durably(self, topic: str, key: str, value: bytes) -> None:
-        """Produce and wait for the broker's ack, so the source offset can be committed after it."""
+    def _produce_durably(self, topic: str, records: list[tuple[str, bytes]]) -> None:
+        """Produce and wait for the broker's acks, so the source offsets can be committed after."""
+        if not records:
+            return
         errors: list[KafkaError] = []
-        self._producer.produce(
-            topic,
-            value=value,
-            key=key.encode(),
-            on_delivery=lambda err, _msg: errors.append(err) if err else None,
-        )
+        for key, value in records:
+            self._producer.produce(
+                topic,
+                value=value,
+                key=key.encode(),
+                on_delivery=lambda err, _msg: errors.append(err) if err else None,
+            )
         if self._producer.flush(60) or errors:
             raise RuntimeError(f"could not write to {topic}: {errors or 'timed out'}")
 

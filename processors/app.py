@@ -38,7 +38,7 @@ from processors.aggregate import (
     observe,
     tick,
 )
-from processors.inhibit import Inhibitor, InhibitorFeed
+from processors.inhibit import Inhibitor, inhibitor_feed
 from processors.pipeline import Processed, validate_and_classify
 from processors.rules import apply_rules, compile_rules
 from runtime.config import HeraldConfig
@@ -95,7 +95,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     invalid_topic = app.topic(topics.invalid)
     inhibitors_topic = app.topic(topics.inhibitors, value_serializer="raw", key_serializer="raw")
     inhibitor = Inhibitor(settings.inhibit_rules)
-    inhibitor_feed = InhibitorFeed(kafka, inhibitor)
+    inhibitors_reader = inhibitor_feed(kafka, inhibitor)
 
     # occurrence id -> the time bucket it was last seen in. An id seen in this bucket or the one
     # before is a repeat. Faust's windowed tables anchor their windows at the first timestamp they
@@ -190,10 +190,10 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
 
     @app.task  # type: ignore[untyped-decorator]
     async def start_inhibitor_feed() -> None:
-        inhibitor_feed.start()
+        inhibitors_reader.start()
 
     async def stop_inhibitor_feed(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
-        inhibitor_feed.stop()
+        inhibitors_reader.stop()
 
     app.on_before_shutdown.connect(stop_inhibitor_feed)
 

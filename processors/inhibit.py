@@ -8,7 +8,7 @@ the target is emitted again, no longer inhibited.
 
 Sources can live on any partition, so every worker keeps a view of all of them: the
 aggregate agent publishes each update of a source-matching incident to the compacted
-``inhibitors`` topic (a tombstone once resolved), and :class:`InhibitorFeed` reads that
+``inhibitors`` topic (a tombstone once resolved), and :func:`inhibitor_feed` reads that
 topic whole into :class:`Inhibitor`. Equal labels must be present and equal (unlike
 Alertmanager, two empty values do not count as equal: a wrong inhibition hides a page).
 """
@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
 from runtime.config import InhibitRule, KafkaSettings
-from runtime.kafka import client_config
+from runtime.kafka import CompactedTopicReader
 from schemas import Incident, IncidentStatus, SchemaError, decode, match_all
 
 log = logging.getLogger(__name__)
@@ -75,60 +72,18 @@ class Inhibitor:
         return None
 
 
-class InhibitorFeed:
-    """Reads the whole ``inhibitors`` topic (every partition, no consumer group) into an Inhibitor."""
+def inhibitor_feed(kafka: KafkaSettings, inhibitor: Inhibitor) -> CompactedTopicReader:
+    """Every worker's view of the sources: the whole ``inhibitors`` topic."""
 
-    def __init__(self, kafka: KafkaSettings, inhibitor: Inhibitor) -> None:
-        self._kafka = kafka
-        self._inhibitor = inhibitor
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="inhibitor-feed", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        topic = self._kafka.topics.inhibitors
-        consumer = Consumer(
-            client_config(
-                self._kafka,
-                **{
-                    # Partitions are assigned, never subscribed: this id never joins a group.
-                    "group.id": f"herald-inhibitor-feed-{uuid.uuid4().hex}",
-                    "enable.auto.commit": False,
-                },
-            )
-        )
-        try:
-            metadata = consumer.list_topics(topic, timeout=30)
-            partitions = metadata.topics[topic].partitions
-            consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-            while not self._stop.is_set():
-                message = consumer.poll(0.5)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        log.warning("inhibitor feed: %s", error)
-                    continue
-                self._consume(message.key(), message.value())
-        finally:
-            consumer.close()
-
-    def _consume(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
-            return
+    def on_record(key: bytes, value: bytes | None) -> None:
         if value is None:
-            self._inhibitor.apply(key.decode(), None)
+            inhibitor.apply(key.decode(), None)
             return
         try:
             incident = decode(value, Incident)
         except SchemaError as exc:
-            log.warning("inhibitor feed: skipped an unreadable record: %s", exc)
+            log.error("inhibitors: skipped an unreadable record %r: %s", key, exc)
             return
-        self._inhibitor.apply(incident.fingerprint, incident)
+        inhibitor.apply(incident.fingerprint, incident)
+
+    return CompactedTopicReader(kafka, kafka.topics.inhibitors, on_record)

@@ -242,6 +242,9 @@ class NotifierSettings(Settings):
         None, description="Directory of user templates that override defaults."
     )
     language: Literal["en", "zh"] = Field("en", description="Language of the default templates.")
+    http_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve /metrics, /healthz, /readyz and the silences API here."
+    )
     link_template: str | None = Field(
         None,
         description="Jinja2 template of a link shown with every incident, e.g. "

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # public, unlisted in stubs
 
 from runtime.config import KafkaSettings
@@ -55,3 +57,99 @@ def ensure_topics(
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
+
+
+RecordHandler = Callable[[bytes, bytes | None], None]
+"""Called with each record's key and value (None = tombstone), in offset order per partition."""
+
+
+class CompactedTopicReader:
+    """Reads a compacted topic whole, from the beginning, then follows it: every process's
+    view of shared state (silences, the notification log, inhibiting incidents).
+
+    Partitions are assigned, never subscribed, so every reader sees every partition and no
+    consumer group is involved. :meth:`wait_caught_up` blocks until everything that was in
+    the topic when the reader started has been handed to ``on_record``.
+    """
+
+    def __init__(self, settings: KafkaSettings, topic: str, on_record: RecordHandler) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._on_record = on_record
+        self._stop = threading.Event()
+        self._caught_up = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"read-{topic}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def wait_caught_up(self, timeout: float) -> None:
+        if not self._caught_up.wait(timeout):
+            raise TimeoutError(f"{self._topic}: not read to its end within {timeout:.0f}s")
+        if self._failure is not None:
+            raise RuntimeError(f"{self._topic}: reader failed: {self._failure}") from self._failure
+
+    def _run(self) -> None:
+        consumer = Consumer(
+            client_config(
+                self._settings,
+                **{
+                    # Never used to join a group or commit: an id is required all the same.
+                    "group.id": f"herald-reader-{uuid.uuid4().hex}",
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                },
+            )
+        )
+        try:
+            remaining = self._assign_all(consumer)
+            while not self._stop.is_set():
+                message = consumer.poll(0.2)
+                if message is None:
+                    self._note_progress(consumer, remaining)
+                    continue
+                error = message.error()
+                if error is not None:
+                    if error.fatal():
+                        raise KafkaException(error)
+                    log.warning("%s: %s", self._topic, error)
+                    continue
+                key = message.key()
+                if key is not None:
+                    self._on_record(key, message.value())
+                if remaining:
+                    self._note_progress(consumer, remaining)
+        except BaseException as exc:
+            log.exception("%s: reader stopped", self._topic)
+            self._failure = exc
+            self._caught_up.set()
+        finally:
+            consumer.close()
+
+    def _assign_all(self, consumer: Consumer) -> dict[int, int]:
+        """Assign every partition from its start; returns the end offset still to reach per partition."""
+        metadata = consumer.list_topics(self._topic, timeout=30)
+        partitions = sorted(metadata.topics[self._topic].partitions)
+        remaining: dict[int, int] = {}
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(self._topic, partition), timeout=30)
+            if high > low:
+                remaining[partition] = high
+        consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in partitions])
+        self._note_progress(consumer, remaining)
+        return remaining
+
+    def _note_progress(self, consumer: Consumer, remaining: dict[int, int]) -> None:
+        """Positions, not offsets seen: control records (transaction markers) are never delivered."""
+        if remaining:
+            for position in consumer.position([TopicPartition(self._topic, p) for p in remaining]):
+                if position.offset >= remaining[position.partition]:
+                    del remaining[position.partition]
+        if not remaining:
+            self._caught_up.set()

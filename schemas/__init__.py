@@ -13,6 +13,7 @@ from schemas.deadletter import DeadLetter
 from schemas.group import GroupInput
 from schemas.incident import Incident, IncidentStatus, SampleMessage
 from schemas.matchers import Matcher, MatchOp, match_all
+from schemas.nflog import NotifyLogEntry, Outcome
 from schemas.quarantine import QuarantineRecord
 from schemas.raw import Observation, RawEnvelope, RawMessage, raw_message, raw_partition_key
 from schemas.silence import Silence
@@ -27,7 +28,9 @@ __all__ = [
     "IncidentStatus",
     "MatchOp",
     "Matcher",
+    "NotifyLogEntry",
     "Observation",
+    "Outcome",
     "ProducerCheckpoint",
     "QuarantineRecord",
     "RawEnvelope",

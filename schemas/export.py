@@ -17,6 +17,7 @@ from schemas.clean import CleanEvent
 from schemas.deadletter import DeadLetter
 from schemas.group import GroupInput
 from schemas.incident import Incident
+from schemas.nflog import NotifyLogEntry
 from schemas.quarantine import QuarantineRecord
 from schemas.raw import RawEnvelope
 from schemas.silence import Silence
@@ -26,6 +27,7 @@ MODELS: tuple[type[TopicModel], ...] = (
     CleanEvent,
     Incident,
     Silence,
+    NotifyLogEntry,
     QuarantineRecord,
     DeadLetter,
     ProducerCheckpoint,

@@ -1,0 +1,111 @@
+"""Creating, listing and expiring silences: records in the compacted ``silences`` topic.
+
+Every notifier replica reads the whole topic (see :mod:`notifiers.state`), so a silence
+added through any replica's HTTP API or the CLI applies everywhere within moments.
+Expiring a silence rewrites it with ``ends_at`` = now: its history stays readable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from confluent_kafka import KafkaError, Producer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from notifiers.state import SilenceBook
+from runtime.config import KafkaSettings
+from runtime.kafka import CompactedTopicReader, client_config, ensure_topics
+from schemas import Matcher, Silence, encode
+from schemas.base import utc_now
+
+
+class SilenceRequest(BaseModel):
+    """What a person supplies; the rest (id, times) is filled in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    matchers: list[Matcher] = Field(min_length=1)
+    created_by: str = Field(min_length=1, max_length=200)
+    comment: str = Field("", max_length=2000)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    duration_seconds: float | None = Field(None, gt=0)
+
+    def silence(self, *, now: datetime | None = None) -> Silence:
+        now = now or utc_now()
+        starts = self.starts_at or now
+        if self.ends_at is None and self.duration_seconds is None:
+            raise ValueError("give ends_at or duration_seconds")
+        ends = self.ends_at or starts + timedelta(seconds=self.duration_seconds or 0)
+        return Silence(
+            id=uuid.uuid4().hex[:16],
+            matchers=self.matchers,
+            starts_at=starts,
+            ends_at=ends,
+            created_by=self.created_by,
+            comment=self.comment,
+            updated_at=now,
+        )
+
+
+def parse_request(data: Any) -> Silence:
+    """A silence from untrusted input (the HTTP API); ValueError says what is wrong."""
+    try:
+        return SilenceRequest.model_validate(data).silence()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}" for error in exc.errors()
+        )
+        raise ValueError(problems) from None
+
+
+def expired(silence: Silence, *, now: datetime | None = None) -> Silence:
+    now = now or utc_now()
+    ends = max(now, silence.starts_at + timedelta(microseconds=1))
+    return silence.model_copy(update={"ends_at": min(silence.ends_at, ends), "updated_at": now})
+
+
+class SilenceStore:
+    """Writes silences and reads them back: the CLI's and the HTTP API's access to the topic."""
+
+    def __init__(self, kafka: KafkaSettings, book: SilenceBook | None = None) -> None:
+        self._kafka = kafka
+        self._book = book
+        self._producer = Producer(client_config(kafka, **{"enable.idempotence": True, "acks": "all"}))
+
+    def book(self, *, timeout: float = 60.0) -> SilenceBook:
+        """The live view when running in a notifier; otherwise the topic read once, whole."""
+        if self._book is not None:
+            return self._book
+        ensure_topics(self._kafka, ["silences"])
+        book = SilenceBook()
+        reader = CompactedTopicReader(self._kafka, self._kafka.topics.silences, book.on_record)
+        reader.start()
+        try:
+            reader.wait_caught_up(timeout)
+        finally:
+            reader.stop()
+        return book
+
+    def save(self, silence: Silence) -> Silence:
+        errors: list[KafkaError] = []
+        ensure_topics(self._kafka, ["silences"])
+        self._producer.produce(
+            self._kafka.topics.silences,
+            key=silence.id.encode(),
+            value=encode(silence),
+            on_delivery=lambda err, _msg: errors.append(err) if err else None,
+        )
+        if self._producer.flush(30) or errors:
+            raise RuntimeError(f"could not save silence {silence.id}: {errors or 'timed out'}")
+        if self._book is not None:
+            self._book.put(silence.id, silence)
+        return silence
+
+    def expire(self, silence_id: str) -> Silence:
+        current = self.book().get(silence_id)
+        if current is None:
+            raise KeyError(silence_id)
+        return self.save(expired(current))
