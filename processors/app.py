@@ -38,6 +38,7 @@ from processors.aggregate import (
     observe,
     tick,
 )
+from processors.expiry import ExpiryQueue
 from processors.inhibit import Inhibitor, inhibitor_feed
 from processors.pipeline import Processed, validate_and_classify
 from processors.rules import apply_rules, compile_rules
@@ -102,6 +103,25 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     # see (0 after a restart), so time is bucketed here explicitly.
     bucket_seconds = settings.dedup_ttl_seconds / 2
     seen = app.Table("seen", default=None, partitions=kafka.partitions, key_type=str, value_type=bytes)
+    expiry = ExpiryQueue()
+
+    async def forget_expired_ids(*_args: Any, **_kwargs: Any) -> None:
+        expiry.reset()
+
+    app.on_partitions_revoked.connect(forget_expired_ids)
+
+    def expire_seen(partition: int, bucket: int) -> None:
+        """Delete ids of this partition that can no longer repeat (not seen in this bucket or the last)."""
+        if not expiry.loaded:
+            expiry.load(
+                (key, stored[1], stored[0])
+                for key, stored in ((k, orjson.loads(v)) for k, v in seen.items() if v)
+            )
+        for key, remembered_bucket in expiry.expired(partition, before=bucket - 1):
+            stored = seen.get(key)
+            if stored and orjson.loads(stored)[0] == remembered_bucket:
+                del seen[key]
+
     incidents = app.Table(
         "incidents", default=None, partitions=kafka.partitions, key_type=bytes, value_type=bytes
     )
@@ -146,6 +166,8 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             # outputs may not have been written, so it is processed again; aggregation
             # recognises what it already counted by the raw offset.)
             seen[clean.occurrence_id] = orjson.dumps(here)
+            expiry.add(message.partition, bucket, clean.occurrence_id)
+            expire_seen(message.partition, bucket)
             await clean_topic.send(key=message.key, value=encode(clean))
             if not dropped and clean.severity.rank >= min_rank:
                 key = fingerprint(labels_of(clean), group_by).encode()

@@ -285,3 +285,33 @@ def test_a_node_that_is_not_ready_inhibits_its_pods_until_it_resolves(
     assert web[-1].inhibited_by is None
     assert web[-1].status == "firing"
     assert [u.version for u in web] == list(range(1, len(web) + 1)), "inhibited updates are emitted, not lost"
+
+
+def test_seen_ids_are_forgotten_once_they_can_no_longer_repeat(namespace: Namespace, tmp_path: Path) -> None:
+    configure(namespace, dedup_ttl_seconds=4)  # buckets of 2 s: an id is kept 4 to 6 s
+    changelog = namespace.topic("herald-processor-seen-changelog")
+    with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="processor"):
+        produce(namespace.bootstrap, namespace.topic("events.raw"), [raw(i) for i in range(30)])
+        cleans(namespace, expected=30)
+        observe_for(7)
+        # New occurrences drive expiry on their partitions; keep them coming until all 30 are gone.
+        batch = 100
+
+        def tombstones() -> int:
+            records = read_topic(namespace.bootstrap, changelog, expected=10**6, timeout=3)
+            return sum(1 for r in records if r.value() is None)
+
+        def drive() -> bool:
+            nonlocal batch
+            produce(
+                namespace.bootstrap, namespace.topic("events.raw"), [raw(i) for i in range(batch, batch + 20)]
+            )
+            batch += 20
+            return tombstones() >= 30
+
+        wait_until(drive, timeout=120, interval=1, what="30 expired ids deleted from the seen table")
+    records = read_topic(namespace.bootstrap, changelog, expected=10**6, timeout=3)
+    deleted = {orjson.loads(r.key() or b"") for r in records if r.value() is None}
+    first = {f"prod-a/uid-web-{i}/{10_000 + i}" for i in range(30)}
+    assert first <= deleted, "the first ids expired"
+    assert len(deleted) < len({r.key() for r in records}), "recent ids are kept"
