@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
-from notifiers.receivers import console, dingtalk, email, feishu, webhook, wecom, wecom_app
+from notifiers.receivers import console, dingtalk, email, feishu, slack, teams, webhook, wecom, wecom_app
 from notifiers.templating import Renderer
 
 
@@ -50,6 +50,8 @@ REGISTRY: dict[str, ReceiverFactory] = {
     "dingtalk": dingtalk.DingTalkReceiver,
     "email": email.EmailReceiver,
     "feishu": feishu.FeishuReceiver,
+    "slack": slack.SlackReceiver,
+    "teams": teams.TeamsReceiver,
     "webhook": webhook.WebhookReceiver,
     "wecom": wecom.WeComReceiver,
     "wecom_app": wecom_app.WeComAppReceiver,
