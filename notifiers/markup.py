@@ -27,7 +27,8 @@ class Trusted(str):
 _MENTION = re.compile(r"@(?=\S)")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\u2028\u2029\x85\x0b\x0c]")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_BLOCK_START = re.compile(r"^(?=[#>+\-=]|\d+[.)])")
 _URL_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|tel|dingtalk|lark|weixin)(:)")
 
 
@@ -53,13 +54,20 @@ def plain(text: str) -> str:
 
 def markdown(text: str) -> str:
     """CommonMark-style escaping (WeCom, DingTalk, Feishu lark_md, Teams): no links, no
-    emphasis, no headings, no HTML tags such as ``<at>`` or ``<font>``, no mentions.
+    emphasis, no code, no tables, no HTML tags such as ``<at>`` or ``<font>``, no mentions.
 
-    Newlines become spaces: a message cannot start a new heading or list line of its own.
+    Newlines become spaces, so a message cannot start a heading or list line of its own;
+    a value that could start one where a template prints it at a line start gets a
+    zero-width space in front. ``-``, ``.``, ``#``, ``(`` and the like are left alone
+    elsewhere: Kubernetes names are full of them, and a backslash before each would show
+    on robots whose markdown does not honour escapes.
     """
     text = clean_text(text).replace("\n", " ")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    # Robots that ignore backslash escapes would still see "[x](url)": keep "](" apart.
+    text = text.replace("](", "]" + ZERO_WIDTH_SPACE + "(")
+    text = _BLOCK_START.sub(ZERO_WIDTH_SPACE, text)
     return defuse_urls(defuse_mentions(text))
 
 

@@ -112,12 +112,16 @@ class Renderer:
 
     def context(self, notification: Notification) -> dict[str, Any]:
         """What every template sees: ``incidents`` (``incident`` is the first), ``digest``,
-        ``t`` (labels in the configured language) and ``lang``."""
+        ``t`` (labels in the configured language) and ``lang``. Each incident also has
+        ``first_seen_at``/``last_seen_at`` and each sample ``seen_at`` as datetimes for the
+        ``localtime`` filter, and ``link`` when ``link_template`` is set."""
         incidents = [incident.model_dump(mode="json") for incident in notification.incidents]
         for raw, incident in zip(incidents, notification.incidents, strict=True):
             raw["first_seen_at"] = incident.first_seen
             raw["last_seen_at"] = incident.last_seen
             raw["link"] = self._render_link(raw)
+            for sample, model in zip(raw["samples"], incident.samples, strict=True):
+                sample["seen_at"] = model.at
         return {
             "incidents": incidents,
             "incident": incidents[0],

@@ -153,10 +153,10 @@ def test_robot_markdown_payload_is_what_the_group_sees() -> None:
     assert set(message) == {"msgtype", "markdown"}
     assert message["msgtype"] == "markdown"
     text = content(message)
-    assert text.startswith('### <font color="warning">[FIRING]</font> BackOff: Pod/shop/web\\-1\n')
+    assert text.startswith('### <font color="warning">[FIRING]</font> BackOff: Pod/shop/web-1\n')
     assert "> Cluster: prod\n" in text
-    assert "> Objects: Pod/shop/web\\-1 (+3 more)" in text
-    assert "BackOff Pod/shop/web\\-1: Back\\-off restarting failed container web" in text
+    assert "> Objects: Pod/shop/web-1 (+3 more)" in text
+    assert "BackOff Pod/shop/web-1: Back-off restarting failed container web" in text
     assert f"[Details](https://grafana.example/d/events?fp={1:016x})" in text
     assert text.endswith("\n<@alice>")
 
@@ -331,7 +331,7 @@ def test_a_digest_grows_only_while_it_fits_and_then_arrives_whole(make: Any) -> 
         assert deliver(receiver, fitting, over) == [None, None]
     whole, cut = (content(m) for m in contract.messages)
     assert TRUNCATION_MARKER not in whole
-    assert all(f"web\\-{n}**" in whole for n in range(1, size + 1))
+    assert all(f"web-{n}**" in whole for n in range(1, size + 1))
     assert TRUNCATION_MARKER in cut
 
 
