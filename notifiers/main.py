@@ -13,10 +13,10 @@ from runtime.http import serve_health
 
 
 def run_notifier(config: HeraldConfig, receiver_name: str, *, http_port: int | None = None) -> int:
-    receiver = build_receiver(config, receiver_name)
+    receiver, filters = build_receiver(config, receiver_name)
 
     async def main() -> None:
-        notifier = Notifier(config, receiver)
+        notifier = Notifier(config, receiver, filters=filters)
         port = http_port or config.notifier.http_port
         if port:
             store = SilenceStore(config.kafka, notifier.silences)

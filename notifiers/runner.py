@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from pydantic import BaseModel
 
 from notifiers.dispatch import Action, decide
 from notifiers.errors import PermanentError, RetryableError
@@ -32,12 +33,13 @@ from notifiers.metrics import (
 )
 from notifiers.notification import Notification
 from notifiers.pacing import Budget
-from notifiers.receivers import REGISTRY, Receiver
+from notifiers.receivers import REGISTRY, Receiver, ReceiverFactory
 from notifiers.retry import backoff_delay
 from notifiers.routing import RouteTree
+from notifiers.sinks import KUBE_EVENTER, KubeEventerEntry
 from notifiers.state import NotificationLog, SilenceBook, log_key
 from notifiers.templating import Renderer
-from runtime.config import ConfigError, ConfigIssue, HeraldConfig
+from runtime.config import ConfigError, ConfigIssue, HeraldConfig, ReceiverEntry
 from runtime.kafka import CompactedTopicReader, client_config, ensure_topics
 from schemas import (
     DeadLetter,
@@ -50,6 +52,7 @@ from schemas import (
     encode,
 )
 from schemas.base import utc_now
+from schemas.matchers import Matcher, match_all
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +62,16 @@ BATCH_MAX = 500
 LAG_REPORT_SECONDS = 15.0
 
 
-def build_receiver(config: HeraldConfig, name: str) -> Receiver:
+def build_receiver(config: HeraldConfig, name: str) -> tuple[Receiver, tuple[Matcher, ...]]:
+    """The named receiver, and the filters an incident must pass to reach it (a kube-eventer
+    sink's; none for other receivers)."""
     index, entry = config.receiver(name)
+    filters: tuple[Matcher, ...] = ()
     factory = REGISTRY.get(entry.type)
-    if factory is None:
-        known = ", ".join(sorted(REGISTRY))
+    if entry.type == KUBE_EVENTER:
+        factory, settings, filters = _sink_receiver(config, index, entry)
+    elif factory is None:
+        known = ", ".join(sorted([*REGISTRY, KUBE_EVENTER]))
         raise ConfigError(
             [
                 ConfigIssue(
@@ -74,14 +82,32 @@ def build_receiver(config: HeraldConfig, name: str) -> Receiver:
                 )
             ]
         )
-    settings = config.validate_section(("receivers", index), factory.config_model, entry.model_dump())
+    else:
+        settings = config.validate_section(("receivers", index), factory.config_model, entry.model_dump())
     renderer = Renderer(
         timezone=config.notifier.timezone,
         templates_dir=config.notifier.templates_dir,
         language=config.notifier.language,
         link_template=config.notifier.link_template,
     )
-    return factory(settings, renderer)
+    return factory(settings, renderer), filters
+
+
+def _sink_receiver(
+    config: HeraldConfig, index: int, entry: ReceiverEntry
+) -> tuple[ReceiverFactory, BaseModel, tuple[Matcher, ...]]:
+    """A kube-eventer sink URI's receiver settings, validated by that receiver's model with
+    errors located at the ``sink`` key and naming the sink's parameters, and its filters."""
+    spec = config.validate_section(("receivers", index), KubeEventerEntry, entry.model_dump()).spec
+    factory = REGISTRY[spec.type]
+    at = ("receivers", index, "sink")
+    try:
+        settings = config.validate_section(
+            at, factory.config_model, {"name": entry.name, "type": spec.type, **spec.settings}
+        )
+    except ConfigError as exc:
+        raise spec.located(exc, at) from None
+    return factory, settings, tuple(spec.matchers)
 
 
 def position(message: Message) -> tuple[str, int, int]:
@@ -127,9 +153,12 @@ class Batch:
 
 
 class Notifier:
-    def __init__(self, config: HeraldConfig, receiver: Receiver) -> None:
+    def __init__(
+        self, config: HeraldConfig, receiver: Receiver, *, filters: tuple[Matcher, ...] = ()
+    ) -> None:
         self._config = config
         self._receiver = receiver
+        self._filters = filters
         self._name = receiver.name
         self._topics = config.kafka.topics
         self._budget_seconds = config.notifier.retry_budget_seconds
@@ -244,9 +273,11 @@ class Notifier:
 
     def _decide(self, batch: Batch, incident: Incident, now: datetime) -> None:
         fingerprint = incident.fingerprint
+        # A kube-eventer sink's filters narrow what the routing tree sends this receiver.
+        routed = match_all(self._filters, incident.labels)
         decision = decide(
             incident,
-            route=self._routes.match_for(incident.labels, self._name),
+            route=self._routes.match_for(incident.labels, self._name) if routed else None,
             logged=batch.decided.get(fingerprint) or self._log.entry(self._name, fingerprint),
             silence=self._silences.silencing(incident.labels, now),
             now=now,
