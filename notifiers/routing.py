@@ -122,7 +122,8 @@ def kube_eventer_matchers(
         matchers.append(_matcher("severity", "|".join(at_least)))
     elif level not in (None, "Normal"):
         raise ValueError(f"level must be Normal or Warning, not {level!r}")
-    for name, values in (("namespace", namespaces), ("kind", kinds)):
+    # kube-eventer filtered on the event's own object kind (Pod), not its workload's.
+    for name, values in (("namespace", namespaces), ("object_kind", kinds)):
         exact = _comma_list(values)
         if exact:
             matchers.append(_matcher(name, "|".join(re.escape(value) for value in exact)))

@@ -32,7 +32,7 @@ MAX_TRACKED_OBJECTS = 1000
 """Distinct objects remembered per incident to count them (as short hashes); beyond, counting stops."""
 
 GROUP_LABELS = ("cluster", "namespace", "workload", "category")
-SHARED_LABELS = ("kind", "reason", "node")
+SHARED_LABELS = ("kind", "object_kind", "reason", "node")
 """Labels an incident carries only while every occurrence agrees on them ("" once they differ)."""
 
 InhibitorLookup = Callable[[str, Mapping[str, str]], str | None]
@@ -60,6 +60,7 @@ def labels_of(clean: CleanEvent) -> dict[str, str]:
         # A Node stands in for the workload: each node's trouble is its own incident.
         "workload": clean.workload_name or clean.name,
         "kind": clean.workload_kind or clean.kind,
+        "object_kind": clean.kind,  # what the event is about (Pod), where kind names its workload
         "node": clean.node or "",
         "category": clean.category,
         "severity": clean.severity.value,

@@ -203,12 +203,12 @@ def test_kube_eventer_level() -> None:
 
 def test_kube_eventer_namespaces_and_kinds_are_exact_comma_lists() -> None:
     matchers = kube_eventer_matchers(namespaces="kube-system, my.app", kinds="Pod,Node")
-    assert passes(matchers, namespace="my.app", kind="Pod")
-    assert passes(matchers, namespace="kube-system", kind="Node")
-    assert not passes(matchers, namespace="myxapp", kind="Pod")  # the dot is literal
-    assert not passes(matchers, namespace="kube-system-2", kind="Pod")
-    assert not passes(matchers, namespace="kube-system", kind="Deployment")
-    assert not passes(matchers, kind="Pod")  # no namespace label: not in the list
+    assert passes(matchers, namespace="my.app", object_kind="Pod")
+    assert passes(matchers, namespace="kube-system", object_kind="Node")
+    assert not passes(matchers, namespace="myxapp", object_kind="Pod")  # the dot is literal
+    assert not passes(matchers, namespace="kube-system-2", object_kind="Pod")
+    assert not passes(matchers, namespace="kube-system", object_kind="Deployment")
+    assert not passes(matchers, object_kind="Pod")  # no namespace label: not in the list
     assert kube_eventer_matchers(namespaces="", kinds=" , ") == []
 
 

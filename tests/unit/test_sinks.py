@@ -76,13 +76,13 @@ def test_dingtalk_defaults_to_warning_and_maps_every_filter() -> None:
     assert spec.settings["msgtype"] == "markdown"
     assert "secret" not in spec.settings
     assert "keyword" not in spec.settings
-    assert passes(spec, severity="warning", namespace="shop", kind="Pod", reason="BackOff")
-    assert passes(spec, severity="critical", namespace="kube-system", kind="Node")
-    assert not passes(spec, severity="info", namespace="shop", kind="Pod")  # level defaults to Warning
-    assert not passes(spec, severity="warning", namespace="other", kind="Pod")
-    assert not passes(spec, severity="warning", namespace="shop", kind="Deployment")
-    assert not passes(spec, severity="warning", namespace="shop", kind="Pod", reason="Pulled")
-    assert passes(spec, severity="warning", namespace="shop", kind="Pod", reason="PulledAgain")
+    assert passes(spec, severity="warning", namespace="shop", object_kind="Pod", reason="BackOff")
+    assert passes(spec, severity="critical", namespace="kube-system", object_kind="Node")
+    assert not passes(spec, severity="info", namespace="shop", object_kind="Pod")  # level defaults to Warning
+    assert not passes(spec, severity="warning", namespace="other", object_kind="Pod")
+    assert not passes(spec, severity="warning", namespace="shop", object_kind="Deployment")
+    assert not passes(spec, severity="warning", namespace="shop", object_kind="Pod", reason="Pulled")
+    assert passes(spec, severity="warning", namespace="shop", object_kind="Pod", reason="PulledAgain")
 
 
 def test_several_labels_all_head_the_message() -> None:
@@ -104,9 +104,9 @@ def test_webhook_sink_as_documented() -> None:
     assert headers == {"contenttype": "customContentType", "customheaderkey": "customHeaderValue"}
     assert "method" not in spec.settings  # POST, the receiver's default
     # kube-eventer's webhook passes exactly the level's event type: Normal means info only.
-    assert passes(spec, severity="info", namespace="a", kind="d")
-    assert not passes(spec, severity="warning", namespace="a", kind="d")
-    assert not passes(spec, severity="info", namespace="x", kind="d")
+    assert passes(spec, severity="info", namespace="a", object_kind="d")
+    assert not passes(spec, severity="warning", namespace="a", object_kind="d")
+    assert not passes(spec, severity="info", namespace="x", object_kind="d")
 
 
 def test_webhook_typical_scenario_maps_method_headers_and_reasons() -> None:
@@ -120,10 +120,10 @@ def test_webhook_typical_scenario_maps_method_headers_and_reasons() -> None:
     )
     assert spec.settings["method"] == "POST"
     assert spec.settings["headers"]["authorization"].get_secret_value() == "Bearer abc=="
-    assert passes(spec, severity="critical", kind="Pod", reason="ImagePullBackOff")
-    assert passes(spec, severity="warning", kind="Pod", reason="OOMKilling")
-    assert not passes(spec, severity="warning", kind="Pod", reason="Killing")
-    assert not passes(spec, severity="info", kind="Pod", reason="BackOff")
+    assert passes(spec, severity="critical", object_kind="Pod", reason="ImagePullBackOff")
+    assert passes(spec, severity="warning", object_kind="Pod", reason="OOMKilling")
+    assert not passes(spec, severity="warning", object_kind="Pod", reason="Killing")
+    assert not passes(spec, severity="info", object_kind="Pod", reason="BackOff")
 
 
 def test_webhook_without_level_filters_nothing_as_kube_eventer_did() -> None:
@@ -146,8 +146,8 @@ def test_wechat_sink_as_documented() -> None:
     assert secret(spec, "corp_secret") == CORP_SECRET
     assert spec.settings["agent_id"] == "1000012"
     assert spec.settings["to_user"] == ["zhangshan", "xiaowang"]
-    assert passes(spec, severity="info", namespace="shop", kind="Pod")
-    assert not passes(spec, severity="info", namespace="kube-system", kind="Pod")
+    assert passes(spec, severity="info", namespace="shop", object_kind="Pod")
+    assert not passes(spec, severity="info", namespace="kube-system", object_kind="Pod")
 
 
 def test_wechat_without_recipients_sends_to_everyone_at_warning() -> None:
@@ -293,9 +293,9 @@ def test_dingtalk_sink_builds_a_receiver_that_reaches_the_robot(tmp_path: Path) 
     [message] = contract.messages
     assert message["msgtype"] == "markdown"
     assert "prod-cluster" in message["markdown"]["text"]
-    assert match_all(filters, {"severity": "warning", "namespace": "shop", "kind": "Pod"})
-    assert not match_all(filters, {"severity": "info", "namespace": "shop", "kind": "Pod"})
-    assert not match_all(filters, {"severity": "critical", "namespace": "kube-system", "kind": "Pod"})
+    assert match_all(filters, {"severity": "warning", "namespace": "shop", "object_kind": "Pod"})
+    assert not match_all(filters, {"severity": "info", "namespace": "shop", "object_kind": "Pod"})
+    assert not match_all(filters, {"severity": "critical", "namespace": "kube-system", "object_kind": "Pod"})
 
 
 def test_ordinary_receivers_have_no_filters(tmp_path: Path) -> None:
