@@ -59,3 +59,4 @@ clean: kafka-stop ## remove the virtualenv and local state (not the jar cache)
 
 bench: setup ## run the benchmarks against a real broker (figures in bench/results/)
 	$(WITH_KAFKA) $(BIN)/python -m bench.producer_bench
+	$(WITH_KAFKA) $(BIN)/python -m bench.notifier_bench

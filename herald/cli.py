@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     silence_cli.add_parser(sub)
 
+    render = sub.add_parser("render", help="print what a receiver would send for a sample incident")
+    render.add_argument("--receiver", required=True, help="name of a receiver in the config")
+    render.add_argument("--incidents", type=int, default=1, help="more than 1 renders a digest")
+    render.add_argument("--resolved", action="store_true", help="render the resolution")
+    render.add_argument("--incident", type=Path, help="an Incident as JSON (e.g. from the alerts topic)")
+
     demo = sub.add_parser("demo", help="run the whole pipeline on a simulated cluster, printing alerts")
     demo.add_argument("--events-file", type=Path, help="replay these events instead of a simulated cluster")
     demo.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
@@ -138,6 +144,19 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
         from notifiers.main import run_notifier
 
         return run_notifier(config, args.receiver, http_port=args.http_port)
+    if args.command == "render":
+        from notifiers.preview import render_preview
+
+        print(
+            render_preview(
+                config,
+                args.receiver,
+                incidents=args.incidents,
+                resolved=args.resolved,
+                incident_file=args.incident,
+            )
+        )
+        return 0
     if args.command == "silence":
         return silence_cli.run(config, args)
     if args.command == "demo":

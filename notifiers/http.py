@@ -5,12 +5,20 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 
 import httpx
+import orjson
 
 from notifiers.errors import PermanentError, RetryableError
 from runtime.redact import scrub
 from schemas.base import utc_now
 
 MAX_BODY_SHOWN = 300
+
+
+def pretty_json(payload: object) -> str:
+    """A JSON body as people read it (``herald render``)."""
+    if isinstance(payload, bytes):
+        payload = orjson.loads(payload)
+    return orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
 
 
 def retry_after_seconds(value: str | None) -> float | None:

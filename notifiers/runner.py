@@ -233,7 +233,7 @@ class Notifier:
                 messages = await loop.run_in_executor(None, self._poll_batch)
                 if messages:
                     await self._handle(Batch(messages))
-                await self._report_lag()
+                self._report_lag()
         finally:
             for reader in self._readers:
                 reader.stop()
@@ -404,14 +404,14 @@ class Notifier:
             [(log_key(e.receiver, e.fingerprint), encode(e)) for e in entries],
         )
 
-    async def _report_lag(self) -> None:
+    def _report_lag(self) -> None:
+        """From what the consumer already knows (no broker round trip on the delivery path)."""
         if time.monotonic() - self._lag_checked < LAG_REPORT_SECONDS:
             return
         self._lag_checked = time.monotonic()
-        loop = asyncio.get_running_loop()
-        for tp in await loop.run_in_executor(None, self._consumer.position, self._consumer.assignment()):
-            _low, high = await loop.run_in_executor(None, self._consumer.get_watermark_offsets, tp, 5.0)
-            if tp.offset >= 0:
+        for tp in self._consumer.position(self._consumer.assignment()):
+            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high >= 0:
                 CONSUMER_LAG.labels(self._name, str(tp.partition)).set(max(0, high - tp.offset))
 
     def _dead_letter(self, incident: Incident, outcome: Attempts) -> None:

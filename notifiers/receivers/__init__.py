@@ -32,6 +32,10 @@ class Receiver(Protocol):
         the runner grows a digest only while it fits, so every merged incident is shown."""
         ...
 
+    def preview(self, notification: Notification) -> str:
+        """What ``send`` would deliver, for ``herald render``; never contacts the target."""
+        ...
+
     async def send(self, notification: Notification) -> None:
         """Deliver, or raise RetryableError / PermanentError."""
         ...

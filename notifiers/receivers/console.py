@@ -40,6 +40,9 @@ class ConsoleReceiver:
     def fits(self, notification: Notification) -> bool:
         return True
 
+    def preview(self, notification: Notification) -> str:
+        return self._renderer.render(self._config.template, notification)
+
     async def send(self, notification: Notification) -> None:
         text = self._renderer.render(self._config.template, notification)
         fingerprints = ",".join(i.fingerprint[:12] for i in notification.incidents)

@@ -24,7 +24,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from notifiers.errors import PermanentError, RetryableError
-from notifiers.http import MAX_BODY_SHOWN, post
+from notifiers.http import MAX_BODY_SHOWN, post, pretty_json
 from notifiers.markup import TRUNCATION_MARKER, truncate_utf8
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
@@ -232,6 +232,9 @@ class DingTalkReceiver:
     def fits(self, notification: Notification) -> bool:
         title, text, mention = self._render(notification)
         return len(self._encode(title, text, mention=mention)) <= MAX_BODY_BYTES
+
+    def preview(self, notification: Notification) -> str:
+        return pretty_json(self.render(notification))
 
     def render(self, notification: Notification) -> bytes:
         """The body to send, its text truncated when the whole would exceed the robot's limit."""

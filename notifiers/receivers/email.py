@@ -194,6 +194,9 @@ class EmailReceiver:
         text, body = self._parts(notification)
         return utf8_size(text) <= MAX_PART_BYTES and utf8_size(body) <= MAX_PART_BYTES
 
+    def preview(self, notification: Notification) -> str:
+        return self.message(notification).as_string()
+
     def message(self, notification: Notification) -> EmailMessage:
         """The message as sent: both parts within the limit, thread headers for one incident."""
         text, body = self._parts(notification)

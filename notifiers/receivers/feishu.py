@@ -20,7 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from notifiers.errors import PermanentError, RetryableError
-from notifiers.http import MAX_BODY_SHOWN, post, retry_after_seconds
+from notifiers.http import MAX_BODY_SHOWN, post, pretty_json, retry_after_seconds
 from notifiers.markup import TRUNCATION_MARKER, ZERO_WIDTH_SPACE, plain, truncate_utf8
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
@@ -244,6 +244,9 @@ class FeishuReceiver:
     def fits(self, notification: Notification) -> bool:
         body = self._body(notification, self._text(notification), timestamp=int(time.time()))
         return len(orjson.dumps(body)) <= MAX_BODY_BYTES
+
+    def preview(self, notification: Notification) -> str:
+        return pretty_json(self.render(notification))
 
     def render(self, notification: Notification) -> bytes:
         """The JSON body; only the rendered text is cut (never the mentions) when it is too big."""

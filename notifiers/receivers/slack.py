@@ -19,7 +19,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from notifiers.errors import PermanentError
-from notifiers.http import MAX_BODY_SHOWN, post
+from notifiers.http import MAX_BODY_SHOWN, post, pretty_json
 from notifiers.markup import TRUNCATION_MARKER, Markup
 from notifiers.markup import slack as escape_mrkdwn
 from notifiers.notification import Notification
@@ -183,8 +183,11 @@ class SlackReceiver:
         403 action_prohibited, 404 channel_not_found, 410 channel_is_archived, 5xx) are HTTP
         statuses, classified by ``post``. Any other 2xx body is not a delivery we can vouch for."""
         if response.text.strip() != "ok":
-            body = scrub(response.text[:MAX_BODY_SHOWN], self._secrets)
+            body = scrub(response.text, self._secrets)[:MAX_BODY_SHOWN]
             raise PermanentError(f"{self.target} answered HTTP {response.status_code}: {body!r}")
+
+    def preview(self, notification: Notification) -> str:
+        return pretty_json(self.message(notification)[0])
 
     def message(self, notification: Notification) -> tuple[dict[str, Any], bool]:
         """The webhook payload, and whether it shows everything without truncation."""

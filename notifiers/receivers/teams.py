@@ -16,7 +16,7 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from notifiers.http import post
+from notifiers.http import post, pretty_json
 from notifiers.markup import TRUNCATION_MARKER, truncate_utf8, utf8_size
 from notifiers.markup import markdown as escape_markdown
 from notifiers.notification import Notification
@@ -174,6 +174,9 @@ class TeamsReceiver:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    def preview(self, notification: Notification) -> str:
+        return pretty_json(self.message(notification)[0])
 
     def message(self, notification: Notification) -> tuple[bytes, bool]:
         """The serialized payload, at most MAX_PAYLOAD_BYTES, and whether nothing was cut."""

@@ -9,7 +9,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from notifiers.errors import PermanentError
-from notifiers.http import post
+from notifiers.http import post, pretty_json
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
@@ -53,6 +53,9 @@ class WebhookReceiver:
     @property
     def target(self) -> str:
         return redact_url(self._url)
+
+    def preview(self, notification: Notification) -> str:
+        return pretty_json(self.render(notification))
 
     def render(self, notification: Notification) -> bytes:
         text = self._renderer.render(self._config.text_template, notification)

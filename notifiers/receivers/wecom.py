@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from notifiers.errors import PermanentError, RetryableError
-from notifiers.http import MAX_BODY_SHOWN, post
+from notifiers.http import MAX_BODY_SHOWN, post, pretty_json
 from notifiers.markup import truncate_utf8, utf8_size
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
@@ -189,6 +189,9 @@ class WeComReceiver:
     def fits(self, notification: Notification) -> bool:
         text, mentions = self._render(notification)
         return utf8_size(text + mentions) <= self._limit
+
+    def preview(self, notification: Notification) -> str:
+        return pretty_json(self.payload(notification))
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         text, mentions = self._render(notification)

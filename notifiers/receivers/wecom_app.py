@@ -18,7 +18,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
 from notifiers.errors import PermanentError, RetryableError
-from notifiers.http import post
+from notifiers.http import post, pretty_json
 from notifiers.markup import Markup, utf8_size
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
@@ -101,6 +101,9 @@ class WeComAppReceiver:
 
     def fits(self, notification: Notification) -> bool:
         return utf8_size(self._render(notification)) <= LIMITS[self._config.msgtype]
+
+    def preview(self, notification: Notification) -> str:
+        return pretty_json(self.payload(notification))
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         config = self._config
