@@ -268,12 +268,18 @@ def test_silenced_inhibited_and_unrouted_updates_are_recorded_not_sent(
                 )
             ]
             observe_for(3)
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         chat_seen, pager_seen = (
             delivered([r.body for r in chat.accepted()]),
             delivered([r.body for r in pager.accepted()]),
         )
     assert chat_seen == [(f"{1:016x}", 1)]
     assert pager_seen == [(f"{5:016x}", 1)]
+    assert 'herald_notifier_decisions_total{decision="silenced",receiver="chat"} 2.0' in metrics
+    assert 'herald_notifier_decisions_total{decision="inhibited",receiver="chat"} 1.0' in metrics
+    assert 'herald_notifier_decisions_total{decision="not-routed",receiver="chat"} 1.0' in metrics
+    assert 'herald_notifier_deliveries_total{outcome="delivered",receiver="chat"} 1.0' in metrics
+    assert 'herald_notifier_delivery_latency_seconds_count{receiver="chat"} 1.0' in metrics
     outcomes = {(e.receiver, int(e.fingerprint, 16)): e.outcome.value for e in entries}
     assert outcomes == {
         ("chat", 1): "delivered",
