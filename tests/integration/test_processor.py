@@ -175,8 +175,10 @@ def test_dedup_and_counts_survive_a_killed_worker(namespace: Namespace, tmp_path
 
 
 @pytest.mark.xfail(
-    reason="KNOWN DEFECT (issue 4): after a failover between two live workers, an incident can under-count "
-    "(seen: 17 of 20) across the rebalance; the offset watermark does not cover it. Not fixed yet.",
+    reason="KNOWN DEFECT (issue 4), diagnosed, not fixed: under CPU load a worker that joins while its peer "
+    "is mid-join can be assigned only Faust's __assignor-__leader partition, and when the peer is killed no "
+    "rebalance follows within minutes, so the dead worker's raw partitions are not consumed (the occurrences "
+    "wait uncommitted in events.raw; none reach events.grouped). Faust/aiokafka join race, see the note.",
     strict=False,
 )
 def test_two_workers_share_the_work_and_the_survivor_keeps_exact_counts(
