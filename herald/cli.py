@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from herald import silence_cli
+from herald import silence_cli, topics_cli
 from runtime.config import ConfigError, HeraldConfig, ProducerSettings, load_config
 from runtime.log import setup_logging
 
@@ -69,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--incidents", type=int, default=1, help="more than 1 renders a digest")
     render.add_argument("--resolved", action="store_true", help="render the resolution")
     render.add_argument("--incident", type=Path, help="an Incident as JSON (e.g. from the alerts topic)")
+
+    check = sub.add_parser(
+        "check-config",
+        help="validate the file, every receiver included (nothing is sent), and print the effective "
+        "config with secrets masked; exit 2 on errors",
+    )
+    check.add_argument("--quiet", action="store_true", help="print only errors")
+    topics_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on a simulated cluster, printing alerts")
     demo.add_argument("--events-file", type=Path, help="replay these events instead of a simulated cluster")
@@ -157,12 +165,29 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
             )
         )
         return 0
-    if args.command == "silence":
-        return silence_cli.run(config, args)
+    if args.command in ADMIN_COMMANDS:
+        return _admin(args, config)
     if args.command == "demo":
         from herald.demo import run_demo
 
         return run_demo(config_path=args.config, events_file=args.events_file, timeout=args.timeout)
+    raise AssertionError(args.command)
+
+
+ADMIN_COMMANDS = ("silence", "check-config", "topics")
+"""Commands that operate the pipeline rather than run a stage of it."""
+
+
+def _admin(args: argparse.Namespace, config: HeraldConfig) -> int:
+    if args.command == "silence":
+        return silence_cli.run(config, args)
+    if args.command == "check-config":
+        # Builds every receiver, so it loads the notifier stage: only when asked for.
+        from herald.check_config import check_config
+
+        return check_config(config, quiet=args.quiet)
+    if args.command == "topics":
+        return topics_cli.run(config, args)
     raise AssertionError(args.command)
 
 

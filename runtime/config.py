@@ -1,9 +1,11 @@
 """One configuration file for every process, validated with errors that say where and what.
 
-The file is YAML with ``${ENV}`` interpolation. Unknown keys are errors, since a typo
-is the usual cause. Sections that belong to one stage (a receiver's settings, say) are
-validated by that stage through :meth:`HeraldConfig.validate_section`, which reports
-errors located in the same file.
+The file is YAML with ``${ENV}`` interpolation. Any secret setting (a ``SecretStr``)
+``<name>`` can instead be given as ``<name>_file: /path`` (Alertmanager style, e.g. a
+mounted Kubernetes Secret): the file is read when the section is validated, its trailing
+newlines stripped. Unknown keys are errors, since a typo is the usual cause. Sections
+that belong to one stage (a receiver's settings, say) are validated by that stage through
+:meth:`HeraldConfig.validate_section`, which reports errors located in the same file.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import os
 import re
 import socket
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -35,6 +38,8 @@ from schemas.topics import Topics
 ENV_CONFIG_PATH = "HERALD_CONFIG"
 ENV_BOOTSTRAP = "HERALD_KAFKA_BOOTSTRAP"
 ENV_TOPIC_PREFIX = "HERALD_TOPIC_PREFIX"
+SECRET_FILE_SUFFIX = "_file"  # noqa: S105 (a key suffix, not a password)
+"""``<name>_file: PATH`` gives the secret setting ``<name>`` the content of the file at PATH."""
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -47,16 +52,71 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+SSL_PROTOCOLS = ("SSL", "SASL_SSL")
+
+
 class KafkaSettings(Settings):
     bootstrap_servers: str = Field("127.0.0.1:19092", description="Comma-separated host:port list.")
     topic_prefix: str = Field("herald.", pattern=r"^[A-Za-z0-9._-]*$", description="Prefix of every topic.")
     partitions: int = Field(6, ge=1, le=10_000, description="Partitions of the topics kube-herald creates.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="Required with SASL_PLAINTEXT and SASL_SSL."
+    )
     sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    sasl_password: SecretStr | None = Field(None, description="Or sasl_password_file.")
     ssl_ca_location: str | None = Field(None, description="CA bundle file for SSL listeners.")
+    ssl_certificate_location: str | None = Field(
+        None, description="Client certificate (PEM) for brokers that require mutual TLS."
+    )
+    ssl_key_location: str | None = Field(None, description="The client certificate's private key (PEM).")
+    ssl_key_password: SecretStr | None = Field(
+        None, description="Passphrase of ssl_key_location, if encrypted. Or ssl_key_password_file."
+    )
+    ssl_check_hostname: bool = Field(
+        True, description="Check that the broker's certificate names the host connected to."
+    )
+
+    @model_validator(mode="after")
+    def _security_is_consistent(self) -> KafkaSettings:
+        """Settings the chosen protocol ignores are mistakes; raised per key, so each is located."""
+        protocol = self.security_protocol
+        problems: list[tuple[str, str]] = []
+        for key in ("sasl_mechanism", "sasl_username", "sasl_password"):
+            value = getattr(self, key)
+            if protocol in SASL_PROTOCOLS and value is None:
+                problems.append((key, f"required with security_protocol {protocol}"))
+            elif protocol not in SASL_PROTOCOLS and value is not None:
+                problems.append((key, f"only used with security_protocol {' or '.join(SASL_PROTOCOLS)}"))
+        if protocol not in SSL_PROTOCOLS:
+            for key in (
+                "ssl_ca_location",
+                "ssl_certificate_location",
+                "ssl_key_location",
+                "ssl_key_password",
+            ):
+                if getattr(self, key) is not None:
+                    problems.append((key, f"only used with security_protocol {' or '.join(SSL_PROTOCOLS)}"))
+        elif (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            missing = "ssl_key_location" if self.ssl_key_location is None else "ssl_certificate_location"
+            problems.append((missing, "a client certificate needs both ssl_certificate_location and its key"))
+        elif self.ssl_key_password is not None and self.ssl_key_location is None:
+            problems.append(("ssl_key_password", "set only with ssl_key_location"))
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("kafka_security", message),
+                        loc=(key,),
+                        input=getattr(self, key),
+                    )
+                    for key, message in problems
+                ],
+            )
+        return self
 
     @property
     def topics(self) -> Topics:
@@ -71,8 +131,16 @@ class KafkaSettings(Settings):
             conf["sasl.username"] = self.sasl_username
         if self.sasl_password is not None:
             conf["sasl.password"] = self.sasl_password.get_secret_value()
-        if self.ssl_ca_location:
-            conf["ssl.ca.location"] = self.ssl_ca_location
+        if self.security_protocol in SSL_PROTOCOLS:
+            if self.ssl_ca_location:
+                conf["ssl.ca.location"] = self.ssl_ca_location
+            if self.ssl_certificate_location:
+                conf["ssl.certificate.location"] = self.ssl_certificate_location
+            if self.ssl_key_location:
+                conf["ssl.key.location"] = self.ssl_key_location
+            if self.ssl_key_password is not None:
+                conf["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+            conf["ssl.endpoint.identification.algorithm"] = "https" if self.ssl_check_hostname else "none"
         return conf
 
 
@@ -320,6 +388,29 @@ class HeraldConfig(Settings):
     _source: _Source | None = None
 
     @model_validator(mode="after")
+    def _receiver_names_unique(self) -> HeraldConfig:
+        """A name picks a receiver (``notifier --receiver``, routes): a second entry would be unreachable."""
+        first: dict[str, int] = {}
+        duplicates: list[InitErrorDetails] = []
+        for index, entry in enumerate(self.receivers):
+            if entry.name in first:
+                duplicates.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "duplicate_receiver",
+                            "receivers[{first}] already has this name",
+                            {"first": first[entry.name]},
+                        ),
+                        loc=("receivers", index, "name"),
+                        input=entry.name,
+                    )
+                )
+            first.setdefault(entry.name, index)
+        if duplicates:
+            raise ValidationError.from_exception_data(type(self).__name__, duplicates)
+        return self
+
+    @model_validator(mode="after")
     def _route_names_known_receivers(self) -> HeraldConfig:
         """Raised as a ValidationError so each unknown name is located at its own key."""
         if self.route is None:
@@ -352,11 +443,12 @@ class HeraldConfig(Settings):
         )
 
     def validate_section(self, path: Sequence[str | int], model: type[S], data: Mapping[str, Any]) -> S:
-        """Validate one section with a stage's own model, locating errors in this file."""
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(_issues(exc, self._source, tuple(path))) from None
+        """Validate one section with a stage's own model, locating errors in this file.
+
+        ``<name>_file`` keys of the model's secret settings are read here, since only the
+        stage's model knows which of a receiver's keys are secrets.
+        """
+        return _validate(model, dict(data), self._source or _Source("<defaults>"), tuple(path))
 
     @property
     def source_file(self) -> str:
@@ -405,12 +497,127 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     else:
         source, data = _Source("<defaults>"), {}
     _apply_env_overrides(data, environ)
-    try:
-        config = HeraldConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_issues(exc, source, ())) from None
+    config = _validate(HeraldConfig, data, source, ())
     config._source = source
     return config
+
+
+def _validate(model: type[S], data: dict[str, Any], source: _Source, at: tuple[str | int, ...]) -> S:
+    """Read the model's ``*_file`` secrets, then validate; every problem found is reported at once."""
+    files = _SecretFiles(source)
+    data = files.resolve(model, data, at)
+    try:
+        validated = model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([*files.issues, *_issues(exc, source, at, files)]) from None
+    if files.issues:
+        raise ConfigError(files.issues)
+    return validated
+
+
+@dataclass
+class _SecretFiles:
+    """Replaces ``<name>_file: PATH`` by ``<name>: <content of PATH>`` for each secret setting.
+
+    Only settings typed ``SecretStr`` qualify, so a key that merely ends in ``_file`` (a
+    receiver's ``ca_file``) keeps its meaning. A relative PATH is relative to the config
+    file's directory. Problems name the ``_file`` key and the path, never the content;
+    errors about a secret read from a file are located at the ``_file`` key.
+    """
+
+    source: _Source
+    issues: list[ConfigIssue] = field(default_factory=list)
+    renamed: dict[tuple[str | int, ...], tuple[str | int, ...]] = field(default_factory=dict)
+    """The path of each setting read from a file -> the path of the ``_file`` key naming it."""
+    failed: set[tuple[str | int, ...]] = field(default_factory=set)
+    """Settings whose file could not be read: their own errors would only repeat that."""
+
+    def resolve(self, model: type[BaseModel], data: Any, path: tuple[str | int, ...]) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        keys = {info.alias or name for name, info in model.model_fields.items()}
+        for name, info in model.model_fields.items():
+            key = info.alias or name
+            file_key = f"{key}{SECRET_FILE_SUFFIX}"
+            if file_key in out and file_key not in keys and _is_secret(info.annotation):
+                self._read_into(out, key=key, file_key=file_key, path=path)
+            nested = _nested_model(info.annotation)
+            if nested is None or key not in out:
+                continue
+            value = out[key]
+            if isinstance(value, list):
+                out[key] = [self.resolve(nested, item, (*path, key, i)) for i, item in enumerate(value)]
+            else:
+                out[key] = self.resolve(nested, value, (*path, key))
+        return out
+
+    def _read_into(
+        self, out: dict[str, Any], *, key: str, file_key: str, path: tuple[str | int, ...]
+    ) -> None:
+        at, file_at = (*path, key), (*path, file_key)
+        named = out.pop(file_key)
+        if key in out:
+            self._problem(file_at, f"set either {key} or {file_key}, not both")
+            return
+        self.failed.add(at)
+        if not isinstance(named, str) or not named.strip():
+            self._problem(file_at, "expected the path of a file holding the secret")
+            return
+        secret_path = Path(named)
+        if not secret_path.is_absolute() and self.source.file != "<defaults>":
+            secret_path = Path(self.source.file).parent / secret_path
+        try:
+            text = secret_path.read_bytes().decode("utf-8").rstrip("\r\n")
+        except OSError as exc:
+            self._problem(file_at, f"cannot read {secret_path}: {exc.strerror or type(exc).__name__}")
+            return
+        except UnicodeDecodeError:
+            self._problem(file_at, f"{secret_path} is not UTF-8 text")
+            return
+        if not text:
+            self._problem(file_at, f"{secret_path} is empty")
+            return
+        self.failed.discard(at)
+        self.renamed[at] = file_at
+        out[key] = text
+
+    def _problem(self, path: tuple[str | int, ...], message: str) -> None:
+        self.issues.append(ConfigIssue(self.source.file, path, self.source.line_of(path), message))
+
+    def origin(self, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+        """The ``_file`` key path standing for ``path`` (or a setting holding it), if any."""
+        for at, file_at in self.renamed.items():
+            if path[: len(at)] == at:
+                return (*file_at, *path[len(at) :])
+        return None
+
+    def masks(self, path: tuple[str | int, ...]) -> bool:
+        """Errors about a setting whose file failed, or about the section holding it (``username``
+        without ``password``), would only repeat that failure."""
+        return any(path[: len(at)] == at or at[: len(path)] == path for at in self.failed)
+
+
+def _is_secret(annotation: Any) -> bool:
+    """``SecretStr`` or ``SecretStr | None``: a setting one file can hold."""
+    if annotation is SecretStr:
+        return True
+    return get_origin(annotation) in (Union, types.UnionType) and SecretStr in get_args(annotation)
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The section model inside ``Model``, ``Model | None`` or ``list[Model]``, if any."""
+    origin = get_origin(annotation)
+    if origin is None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        return None
+    if origin in (Union, types.UnionType, list):
+        for arg in get_args(annotation):
+            found = _nested_model(arg)
+            if found is not None:
+                return found
+    return None
 
 
 def _read(path: Path, environ: Mapping[str, str]) -> tuple[_Source, dict[str, Any]]:
@@ -493,17 +700,30 @@ def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> No
                 kafka[key] = environ[variable]
 
 
-def _issues(exc: ValidationError, source: _Source | None, prefix: tuple[str | int, ...]) -> list[ConfigIssue]:
+def _issues(
+    exc: ValidationError,
+    source: _Source | None,
+    prefix: tuple[str | int, ...],
+    files: _SecretFiles | None = None,
+) -> list[ConfigIssue]:
     file = source.file if source else "<defaults>"
     issues = []
     for error in exc.errors(include_url=False):
         path = (*prefix, *error["loc"])
         message = error["msg"]
-        if error["type"] == "extra_forbidden":
+        from_file = files.origin(path) if files else None
+        if files and files.masks(path):
+            continue
+        if from_file is not None:
+            path = from_file
+            if error["type"] != "kafka_security":  # about the setting, not what the file holds
+                message = f"{message} (checked the content of the file)"
+        elif error["type"] == "extra_forbidden":
             message = "unknown key (check its spelling)"
         elif error["type"] == "missing":
             message = "required key is missing"
-        elif "input" in error and not _looks_secret(path):
+        elif "input" in error and not isinstance(error["input"], dict) and not _looks_secret(path):
+            # A dict is a whole section, whose secrets the key path cannot tell apart.
             message = f"{message} (got {_brief(error['input'])})"
         line = source.line_of(path) if source else None
         issues.append(ConfigIssue(file, path, line, message))

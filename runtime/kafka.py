@@ -6,10 +6,16 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # public, unlisted in stubs
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, unlisted in stubs
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from runtime.config import KafkaSettings
 from schemas.topics import TopicSpec
@@ -31,10 +37,72 @@ def topic_config(spec: TopicSpec) -> dict[str, str]:
     return {"cleanup.policy": "delete", "retention.ms": str(spec.retention_ms)}
 
 
+VERIFIED_CONFIGS = ("cleanup.policy", "retention.ms")
+"""The topic configs the pipeline relies on: compaction keeps shared state, retention bounds replay."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicState:
+    """What the broker says about one existing topic."""
+
+    partitions: int
+    configs: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMismatch:
+    topic: str
+    setting: str
+    """``exists``, ``partitions`` or a topic config name."""
+    actual: str | None
+    expected: str
+
+
+def describe_topics(
+    settings: KafkaSettings, names: Iterable[str], *, timeout: float = 30.0
+) -> dict[str, TopicState]:
+    """Partition count and :data:`VERIFIED_CONFIGS` of those of ``names`` that exist."""
+    admin = AdminClient(client_config(settings))
+    metadata = admin.list_topics(timeout=timeout).topics
+    present = [name for name in names if name in metadata and metadata[name].error is None]
+    if not present:
+        return {}
+    futures = admin.describe_configs(
+        [ConfigResource(ResourceType.TOPIC, name) for name in present], request_timeout=timeout
+    )
+    states: dict[str, TopicState] = {}
+    for resource, future in futures.items():
+        entries = future.result(timeout)
+        states[resource.name] = TopicState(
+            partitions=len(metadata[resource.name].partitions),
+            configs={key: entries[key].value for key in VERIFIED_CONFIGS if key in entries},
+        )
+    return states
+
+
+def topic_mismatches(
+    name: str, spec: TopicSpec, state: TopicState | None, *, partitions: int
+) -> list[TopicMismatch]:
+    """How an existing topic differs from what ``ensure_topics`` would have created."""
+    if state is None:
+        return [TopicMismatch(name, "exists", None, "yes")]
+    found = []
+    if state.partitions != partitions:
+        found.append(TopicMismatch(name, "partitions", str(state.partitions), str(partitions)))
+    wanted = topic_config(spec)
+    for key in VERIFIED_CONFIGS:
+        if key in wanted and state.configs.get(key) != wanted[key]:
+            found.append(TopicMismatch(name, key, state.configs.get(key), wanted[key]))
+    return found
+
+
 def ensure_topics(
     settings: KafkaSettings, suffixes: Iterable[str] | None = None, *, timeout: float = 30.0
-) -> None:
-    """Create the named topics (default: all) if they do not exist yet. Idempotent."""
+) -> list[str]:
+    """Create the named topics (default: all) if they do not exist yet; returns those created.
+
+    Idempotent: an existing topic is left as it is, even if it differs (see ``herald topics verify``).
+    """
     wanted = set(suffixes) if suffixes is not None else None
     admin = AdminClient(client_config(settings))
     existing = set(admin.list_topics(timeout=timeout).topics)
@@ -48,15 +116,18 @@ def ensure_topics(
         for name, spec in settings.topics.all()
         if (wanted is None or spec.suffix in wanted) and name not in existing
     ]
+    created: list[str] = []
     if not new:
-        return
+        return created
     for name, future in admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout).items():
         try:
             future.result()
             log.info("created topic %s", name)
+            created.append(name)
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
+    return created
 
 
 RecordHandler = Callable[[bytes, bytes | None], None]

@@ -1,0 +1,88 @@
+"""``herald check-config``: every mistake in the file at once, before anything runs.
+
+Loading the file validates the shared sections; each receiver entry is then built the way
+its notifier would build it (``build_receiver``), so its own settings are checked too,
+without sending anything. The effective configuration, defaults filled in, is printed
+with every secret masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+
+import yaml
+from pydantic import BaseModel, SecretStr
+
+from notifiers.receivers import REGISTRY, Receiver
+from notifiers.runner import build_receiver
+from notifiers.sinks import KUBE_EVENTER, KubeEventerEntry
+from runtime.config import ConfigError, ConfigIssue, HeraldConfig
+from runtime.redact import url_secrets
+
+MASK = "**********"
+"""How every secret is shown: the same mask pydantic uses, whatever the secret's length."""
+
+MIN_SCRUBBED = 4
+"""Shorter secret values are not searched for in the output (they would mask ordinary words)."""
+
+
+def check_config(config: HeraldConfig, *, quiet: bool = False) -> int:
+    """Print the effective config (unless ``quiet``) and return 0, or print the errors and return 2."""
+    issues: list[ConfigIssue] = []
+    receivers: list[Receiver] = []
+    effective: list[BaseModel] = []
+    for index, entry in enumerate(config.receivers):
+        try:
+            receivers.append(build_receiver(config, entry.name)[0])
+            effective.append(receiver_settings(config, index))
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+    asyncio.run(_close(receivers))
+    secrets = [*secret_values(config), *(value for model in effective for value in secret_values(model))]
+    if issues:
+        print(scrub("configuration error:\n" + "\n".join(map(str, issues)), secrets), file=sys.stderr)
+        return 2
+    if not quiet:
+        document = config.model_dump(mode="json", by_alias=True)
+        document["receivers"] = [model.model_dump(mode="json", by_alias=True) for model in effective]
+        print(f"# {config.source_file}: valid; secrets shown as {MASK}")
+        print(scrub(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), secrets), end="")
+    return 0
+
+
+def receiver_settings(config: HeraldConfig, index: int) -> BaseModel:
+    """A receiver entry as its model read it: defaults filled in, ``*_file`` secrets read."""
+    entry = config.receivers[index]
+    model = KubeEventerEntry if entry.type == KUBE_EVENTER else REGISTRY[entry.type].config_model
+    return config.validate_section(("receivers", index), model, entry.model_dump())
+
+
+def secret_values(value: object) -> Iterator[str]:
+    """Every secret held in a validated config, and the token-like parts of secret URLs."""
+    if isinstance(value, SecretStr):
+        secret = value.get_secret_value()
+        yield secret
+        yield from (part for part in url_secrets(secret) if len(part) >= 12)
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from secret_values(getattr(value, name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from secret_values(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from secret_values(item)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """A last line of defence: a secret copied into a plain setting is masked there too."""
+    for secret in sorted({s for s in secrets if len(s) >= MIN_SCRUBBED}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+async def _close(receivers: list[Receiver]) -> None:
+    for receiver in receivers:
+        await receiver.aclose()

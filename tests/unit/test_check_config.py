@@ -1,0 +1,213 @@
+"""``herald check-config`` as a user runs it: every mistake located, no secret ever printed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.processes import herald_command
+
+MASK = "**********"
+
+KAFKA_PASSWORD = "kafka-sasl-password-0001"
+KEY_PASSWORD = "ssl-key-passphrase-0002"
+WEBHOOK_TOKEN = "webhookpathtoken0003"
+WEBHOOK_HEADER = "Bearer header-token-0004"
+DINGTALK_TOKEN = "dingtalkaccesstoken0005"
+DINGTALK_SECRET = "SECdingtalksigningsecret0006"
+WECOM_KEY = "wecom-robot-key-0007-aaaa"
+FEISHU_TOKEN = "feishuhooktoken0008"
+SLACK_TOKEN = "slackhooktoken0009abcd"
+TEAMS_SIG = "teamssignature0010abcd"
+SMTP_PASSWORD = "smtp-password-0011"
+CORP_SECRET = "wecom-corp-secret-0012"
+SINK_TOKEN = "sinkaccesstoken0013abcd"
+EVERY_SECRET = (
+    KAFKA_PASSWORD,
+    KEY_PASSWORD,
+    WEBHOOK_TOKEN,
+    WEBHOOK_HEADER,
+    DINGTALK_TOKEN,
+    DINGTALK_SECRET,
+    WECOM_KEY,
+    FEISHU_TOKEN,
+    SLACK_TOKEN,
+    TEAMS_SIG,
+    SMTP_PASSWORD,
+    CORP_SECRET,
+    SINK_TOKEN,
+)
+
+
+def check_config(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HERALD_")}
+    return subprocess.run(
+        herald_command(config, "check-config", *args),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def every_secret_kind(directory: Path) -> Path:
+    """A config with each kind of secret kube-herald knows, inline, from ${ENV} and from files."""
+    (directory / "kafka-password").write_text(f"{KAFKA_PASSWORD}\n")
+    (directory / "dingtalk-url").write_text(
+        f"https://oapi.dingtalk.com/robot/send?access_token={DINGTALK_TOKEN}\n"
+    )
+    (directory / "smtp-password").write_text(SMTP_PASSWORD)
+    data: dict[str, Any] = {
+        "kafka": {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": "herald",
+            "sasl_password_file": "kafka-password",
+            "ssl_ca_location": "/etc/kafka/ca.pem",
+            "ssl_certificate_location": "/etc/kafka/client.pem",
+            "ssl_key_location": "/etc/kafka/client.key",
+            "ssl_key_password": KEY_PASSWORD,
+        },
+        "producer": {"cluster": "prod-eu-1"},
+        "receivers": [
+            {
+                "name": "hook",
+                "type": "webhook",
+                "url": f"https://hooks.example.com/in/{WEBHOOK_TOKEN}",
+                "headers": {"Authorization": WEBHOOK_HEADER},
+            },
+            {"name": "ding", "type": "dingtalk", "url_file": "dingtalk-url", "secret": DINGTALK_SECRET},
+            {
+                "name": "wecom",
+                "type": "wecom",
+                "url": f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={WECOM_KEY}",
+            },
+            {
+                "name": "feishu",
+                "type": "feishu",
+                "url": f"https://open.feishu.cn/open-apis/bot/v2/hook/{FEISHU_TOKEN}",
+            },
+            {
+                "name": "slack",
+                "type": "slack",
+                "url": f"https://hooks.slack.com/services/T0/B0/{SLACK_TOKEN}",
+            },
+            {
+                "name": "teams",
+                "type": "teams",
+                "url": f"https://prod.example.logic.azure.com/workflows/1/triggers/m/run?sp=x&sig={TEAMS_SIG}",
+            },
+            {
+                "name": "mail",
+                "type": "email",
+                "smarthost": "smtp.example.com",
+                "username": "alerts",
+                "password_file": str(directory / "smtp-password"),
+                "sender": "alerts@example.com",
+                "to": ["oncall@example.com"],
+            },
+            {
+                "name": "app",
+                "type": "wecom_app",
+                "corp_id": "ww123",
+                "corp_secret": "${CORP_SECRET}",
+                "agent_id": 1000002,
+                "to_user": ["@all"],
+            },
+            {
+                "name": "legacy",
+                "type": "kube_eventer",
+                "sink": f"dingtalk:https://oapi.dingtalk.com/robot/send?access_token={SINK_TOKEN}&label=prod",
+            },
+        ],
+    }
+    path = directory / "herald.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_prints_the_effective_config_with_every_secret_masked(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("CORP_SECRET", CORP_SECRET)
+    result = check_config(every_secret_kind(tmp_path))
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    for secret in EVERY_SECRET:
+        assert secret not in output
+    effective = yaml.safe_load(result.stdout)
+    assert effective["kafka"]["sasl_password"] == MASK
+    assert effective["kafka"]["ssl_key_password"] == MASK
+    receivers = {entry["name"]: entry for entry in effective["receivers"]}
+    for name in ("hook", "ding", "wecom", "feishu", "slack", "teams"):
+        assert receivers[name]["url"] == MASK, name
+    assert receivers["hook"]["headers"] == {"Authorization": MASK}
+    assert receivers["ding"]["secret"] == MASK
+    assert receivers["mail"]["password"] == MASK
+    assert receivers["app"]["corp_secret"] == MASK
+    assert receivers["legacy"]["sink"] == MASK
+    assert not any(
+        key.endswith("_file") and key != "ca_file" for entry in receivers.values() for key in entry
+    )
+    # Defaults filled in, from the shared sections and the receivers' own models.
+    assert effective["kafka"]["partitions"] == 6
+    assert effective["notifier"]["retry_budget_seconds"] == 600.0
+    assert receivers["ding"]["msgtype"] == "markdown"
+    assert receivers["mail"]["security"] == "starttls"
+
+
+def test_quiet_prints_nothing_for_a_valid_config(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("CORP_SECRET", CORP_SECRET)
+    result = check_config(every_secret_kind(tmp_path), "--quiet")
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_a_typo_is_located_by_file_line_and_key_path(tmp_path: Path) -> None:
+    path = tmp_path / "herald.yaml"
+    path.write_text("kafka:\n  bootstrap_servers: b:9092\n  partitons: 3\n")
+    result = check_config(path)
+    assert result.returncode == 2
+    assert f"{path}:3: kafka.partitons: unknown key (check its spelling)" in result.stderr.splitlines()
+    assert result.stdout == ""
+
+
+def test_every_receiver_is_checked_and_all_errors_are_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "herald.yaml"
+    path.write_text(
+        "receivers:\n"
+        "  - name: ops\n    type: webhook\n    urll: http://x\n"
+        "  - name: fine\n    type: console\n"
+        "  - name: chat\n    type: wecom\n    url: https://qyapi.weixin.qq.com/x?nokey=leak-me-0001\n"
+    )
+    result = check_config(path, "--quiet")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert f"{path}:4: receivers[0].urll: unknown key (check its spelling)" in lines
+    assert f"{path}:2: receivers[0].url: required key is missing" in lines
+    assert any(
+        line.startswith(f"{path}:9: receivers[2].url: Value error, expected the webhook") for line in lines
+    )
+    assert "leak-me" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_content_of_a_secret_file_is_reported_without_the_content(tmp_path: Path) -> None:
+    (tmp_path / "ding").write_text("https://oapi.dingtalk.com/robot/send?token=leak-me-0002\n")
+    path = tmp_path / "herald.yaml"
+    path.write_text(
+        "receivers:\n  - name: ops\n    type: dingtalk\n    url_file: ding\n"
+        "  - name: mail\n    type: email\n    smarthost: s\n    username: u\n    password_file: gone\n"
+        "    sender: a@example.com\n    to: [b@example.com]\n"
+    )
+    result = check_config(path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert any(line.startswith(f"{path}:4: receivers[0].url_file: Value error") for line in lines)
+    assert (
+        f"{path}:9: receivers[1].password_file: cannot read {tmp_path / 'gone'}: No such file or directory"
+        in (lines)
+    )
+    assert "leak-me" not in result.stderr + result.stdout
