@@ -38,6 +38,7 @@ from processors.aggregate import (
     observe,
     tick,
 )
+from processors.credentials import broker_credentials
 from processors.expiry import ExpiryQueue
 from processors.inhibit import Inhibitor, inhibitor_feed
 from processors.pipeline import Processed, validate_and_classify
@@ -67,6 +68,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     app = faust.App(
         f"{kafka.topic_prefix}{settings.app_id}",
         broker=faust_broker_url(kafka.bootstrap_servers),
+        broker_credentials=broker_credentials(kafka),
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=kafka.partitions,

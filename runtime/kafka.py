@@ -18,6 +18,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, unl
 )
 
 from runtime.config import KafkaSettings
+from runtime.log import register_secrets
 from schemas.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,11 @@ RDKAFKA_LOG = logging.getLogger("rdkafka")
 
 
 def client_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
-    """librdkafka properties for a confluent-kafka client, its logs routed to Python logging."""
+    """librdkafka properties for a confluent-kafka client, its logs routed to Python logging
+    (which never shows the Kafka passwords)."""
+    register_secrets(
+        [s.get_secret_value() for s in (settings.sasl_password, settings.ssl_key_password) if s is not None]
+    )
     return {**settings.librdkafka(), "logger": RDKAFKA_LOG, **overrides}
 
 
