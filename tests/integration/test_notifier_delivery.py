@@ -6,6 +6,7 @@ recorded rather than sent, routing per receiver.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -296,3 +297,24 @@ def _get(url: str) -> list[dict[str, Any]] | None:
     except httpx.TransportError:
         return None
     return response.json() if response.status_code == 200 else None
+
+
+def test_two_instances_of_one_receiver_share_the_work_without_doubling(
+    namespace: Namespace, tmp_path: Path
+) -> None:
+    with webhook_server() as server:
+        configure(namespace, [webhook("hook", server.url)])
+        with notifier(namespace, tmp_path, "hook", "first"), notifier(namespace, tmp_path, "hook", "second"):
+            wait_until(
+                lambda: all(
+                    re.search(r"assigned \[\d", (tmp_path / f"{n}.log").read_text())
+                    for n in ("first", "second")
+                ),
+                timeout=90,
+                what="both instances holding partitions",
+            )
+            publish(namespace, [update(i) for i in range(60)])
+            wait_until(lambda: len(server.accepted()) >= 60, timeout=120, what="60 deliveries")
+            observe_for(3)
+        seen = delivered([r.body for r in server.accepted()])
+    assert sorted(seen) == sorted((f"{i:016x}", 1) for i in range(60)), "each once, none lost"
