@@ -17,7 +17,7 @@ COPY schemas ./schemas
 COPY producer ./producer
 COPY processors ./processors
 COPY notifiers ./notifiers
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir ".[rocksdb]" \
     && rm -rf build ./*.egg-info
 
 # Unprivileged user; its home is the working directory, where the processor
