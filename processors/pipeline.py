@@ -47,4 +47,8 @@ def validate_and_classify(value: bytes | None) -> Processed | Rejected:
         return Rejected(exc.reason, exc.detail)
     except ValidationError as exc:
         return Rejected("invalid-event", describe_validation_error(exc))
+    except Exception as exc:
+        # A bug met by input. Raising would restart the Faust agent past this message: a
+        # silent drop. Quarantined, the message is kept with the cause.
+        return Rejected("processor-error", f"{type(exc).__name__}: {exc}")
     return Processed(envelope, clean)

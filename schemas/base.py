@@ -11,7 +11,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 def _require_timezone(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamps must carry a time zone (RFC 3339)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00: pydantic reports only ValueError
+        raise ValueError("timestamp is out of range once converted to UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_require_timezone)]

@@ -37,17 +37,20 @@ class CleanEvent(TopicModel):
     v: Literal[1] = 1
     occurrence_id: str
     cluster: str
-    namespace: str | None = None
-    kind: str
-    name: str
+    # Kubernetes' own bounds (a namespace is a DNS label, names are DNS subdomains; a kind or a
+    # reason is far shorter): an Event naming something longer names nothing real, and these
+    # fields are copied into incidents, titles and labels, which must stay under Kafka's limit.
+    namespace: str | None = Field(None, max_length=63)
+    kind: str = Field(max_length=253)
+    name: str = Field(max_length=253)
     uid: str | None = None
     workload_kind: str | None = None
     workload_name: str | None = None
-    node: str | None = None
-    reason: str
+    node: str | None = Field(None, max_length=253)
+    reason: str = Field(max_length=253)
     type: str
     message: str
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, le=2**63 - 1, description="Occurrences the Event reported (int64).")
     first_seen: UtcDatetime
     last_seen: UtcDatetime
     source_component: str | None = None

@@ -48,7 +48,7 @@ def from_object(obj: Any, model: type[M]) -> M:
     schema, version = obj.get("schema"), obj.get("v")
     if schema != model.SCHEMA:
         raise SchemaError("wrong-schema", f"expected schema {model.SCHEMA!r}, got {_short(schema)}")
-    if version != model.VERSION:
+    if type(version) is not int or version != model.VERSION:  # not true or 1.0, which equal 1
         raise SchemaError(
             "unsupported-version", f"{model.SCHEMA} v{model.VERSION} expected, got v{_short(version)}"
         )

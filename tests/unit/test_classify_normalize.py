@@ -133,3 +133,45 @@ def test_malformed_event_inside_a_valid_envelope_is_rejected() -> None:
     assert isinstance(outcome, Rejected)
     assert outcome.reason == "invalid-event"
     assert "count" in outcome.error
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"lastTimestamp": "9999-12-31T23:59:59-23:59"}, "last_seen"),  # past year 9999 in UTC
+        ({"firstTimestamp": "0001-01-01T00:00:00+01:00"}, "first_seen"),  # before year 1 in UTC
+        ({"count": "18446744073709551616"}, "count"),  # parses, but no JSON writer takes it
+        ({"count": 2**64 - 1}, "count"),
+    ],
+)
+def test_event_values_out_of_range_are_rejected_not_raised(change: dict[str, object], field: str) -> None:
+    outcome = validate_and_classify(raw({**k8s_event(1), **change}))
+    assert isinstance(outcome, Rejected)
+    assert (outcome.reason, outcome.error.split(":")[0]) == ("invalid-event", field)
+
+
+def test_a_bug_met_by_input_is_rejected_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr("processors.pipeline.normalize", broken)
+    outcome = validate_and_classify(raw(k8s_event(1)))
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason == "processor-error"
+    assert "KeyError" in outcome.error
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"involvedObject": {"kind": "Pod", "namespace": "shop", "name": "w" * 254}},
+        {"involvedObject": {"kind": "Pod", "namespace": "n" * 64, "name": "web-0"}},
+        {"source": {"host": "h" * 254}},
+        {"reason": "R" * 254},
+    ],
+)
+def test_names_longer_than_kubernetes_allows_are_rejected(change: dict[str, object]) -> None:
+    outcome = validate_and_classify(raw({**k8s_event(1), **change}))
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason == "invalid-event"
+    assert "at most" in outcome.error

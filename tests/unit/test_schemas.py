@@ -49,6 +49,8 @@ def test_partition_key_is_cluster_and_involved_object() -> None:
         (b"[1, 2]", "not-an-object"),
         (b'{"schema": "herald.incident", "v": 1}', "wrong-schema"),
         (b'{"schema": "herald.raw-event", "v": 2}', "unsupported-version"),
+        (b'{"schema": "herald.raw-event", "v": true}', "unsupported-version"),
+        (b'{"schema": "herald.raw-event", "v": 1.0}', "unsupported-version"),
         (b'{"schema": "herald.raw-event", "v": 1, "cluster": "Bad Cluster"}', "invalid"),
     ],
 )
@@ -67,6 +69,15 @@ def test_event_without_identity_is_rejected_with_the_field_named() -> None:
 def test_naive_timestamps_are_rejected() -> None:
     with pytest.raises(ValueError, match="time zone"):
         envelope(observed_at=datetime(2026, 11, 27))
+
+
+def test_timestamps_out_of_range_in_utc_are_invalid_not_an_overflow() -> None:
+    data = encode(envelope()).replace(
+        b'"observed_at":"2026-11-27T00:00:00+00:00"', b'"observed_at":"9999-12-31T23:59:59-23:59"'
+    )
+    with pytest.raises(SchemaError, match=r"observed_at: .*out of range") as caught:
+        decode(data, RawEnvelope)
+    assert caught.value.reason == "invalid"
 
 
 def test_topic_names_share_the_prefix() -> None:
