@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -135,6 +136,7 @@ def ensure_topics(
     return created
 
 
+TOPIC_READY_SECONDS = 60.0
 RecordHandler = Callable[[bytes, bytes | None], None]
 """Called with each record's key and value (None = tombstone), in offset order per partition."""
 
@@ -210,8 +212,7 @@ class CompactedTopicReader:
 
     def _assign_all(self, consumer: Consumer) -> dict[int, int]:
         """Assign every partition from its start; returns the end offset still to reach per partition."""
-        metadata = consumer.list_topics(self._topic, timeout=30)
-        partitions = sorted(metadata.topics[self._topic].partitions)
+        partitions = self._partitions(consumer)
         remaining: dict[int, int] = {}
         for partition in partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(self._topic, partition), timeout=30)
@@ -220,6 +221,21 @@ class CompactedTopicReader:
         consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in partitions])
         self._note_progress(consumer, remaining)
         return remaining
+
+    def _partitions(self, consumer: Consumer) -> list[int]:
+        """The topic's partitions once every one has a leader: a topic created a moment ago
+        may not be in the metadata yet, and reading none of it would look like an empty log."""
+        deadline = time.monotonic() + TOPIC_READY_SECONDS
+        while True:
+            topic = consumer.list_topics(self._topic, timeout=30).topics.get(self._topic)
+            partitions = topic.partitions if topic is not None and topic.error is None else {}
+            if partitions and all(p.leader >= 0 and p.error is None for p in partitions.values()):
+                return sorted(partitions)
+            if time.monotonic() > deadline or self._stop.is_set():
+                raise RuntimeError(
+                    f"{self._topic}: no partitions with a leader after {TOPIC_READY_SECONDS:.0f}s"
+                )
+            time.sleep(0.5)
 
     def _note_progress(self, consumer: Consumer, remaining: dict[int, int]) -> None:
         """Positions, not offsets seen: control records (transaction markers) are never delivered."""

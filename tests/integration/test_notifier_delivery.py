@@ -237,7 +237,7 @@ def test_silenced_inhibited_and_unrouted_updates_are_recorded_not_sent(
             notifier(namespace, tmp_path, "pager"),
         ):
             api = f"http://127.0.0.1:{port}/api/silences"
-            wait_until(lambda: _get(api) is not None, timeout=90, what="the notifier's silences API")
+            wait_until(lambda: _ready(port), timeout=90, what="the notifier ready (silences read)")
             created = httpx.post(
                 api,
                 json={"matchers": ["namespace=jobs"], "created_by": "test", "duration_seconds": 600},
@@ -289,6 +289,13 @@ def test_silenced_inhibited_and_unrouted_updates_are_recorded_not_sent(
         ("chat", 4): "inhibited",
         ("pager", 5): "delivered",
     }
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _get(url: str) -> list[dict[str, Any]] | None:
