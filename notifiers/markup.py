@@ -9,8 +9,12 @@ alert. Only values wrapped in :class:`Trusted` (built by us from configuration) 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Literal
+
+import orjson
 
 ZERO_WIDTH_SPACE = "\u200b"
 TRUNCATION_MARKER = "…[truncated]"
@@ -123,3 +127,33 @@ def truncate_utf8(text: str, limit: int, marker: str = TRUNCATION_MARKER) -> str
 
 def utf8_size(text: str) -> int:
     return len(text.encode(errors="replace"))
+
+
+def json_size(text: str) -> int:
+    """Bytes ``text`` takes inside a JSON body: escapes included, the quotes not."""
+    return len(orjson.dumps(text)) - 2
+
+
+def truncate_json_text(text: str, room: int) -> str:
+    """Cut ``text`` so that, with the truncation marker, its JSON encoding takes at most ``room``
+    bytes: escapes make it larger than its UTF-8 (a quote or backslash takes two bytes)."""
+    if json_size(text) <= room:
+        return text
+    # No character encodes to fewer JSON bytes than UTF-8 bytes: the cut lies in this head.
+    head = truncate_utf8(text, room, marker="")
+    ends = list(accumulate(json_size(char) for char in head))
+    return head[: bisect_right(ends, room - json_size(TRUNCATION_MARKER))] + TRUNCATION_MARKER
+
+
+class Clip:
+    """Cuts texts to their limits with ``cut`` and remembers whether anything was lost, so a
+    receiver can tell whether its message shows everything."""
+
+    def __init__(self, cut: Callable[[str, int], str] = truncate_utf8) -> None:
+        self._cut = cut
+        self.lossless = True
+
+    def __call__(self, text: str, limit: int) -> str:
+        cut = self._cut(text, limit)
+        self.lossless = self.lossless and cut == text
+        return cut

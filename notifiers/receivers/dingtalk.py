@@ -14,8 +14,6 @@ import base64
 import hashlib
 import hmac
 import time
-from bisect import bisect_right
-from itertools import accumulate
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -25,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from notifiers.errors import PermanentError, RetryableError
 from notifiers.http import MAX_BODY_SHOWN, post, pretty_json
-from notifiers.markup import TRUNCATION_MARKER, truncate_utf8
+from notifiers.markup import truncate_json_text, truncate_utf8
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
@@ -124,21 +122,6 @@ def signed_url(url: str, secret: str, timestamp_ms: int) -> str:
     """The URL with ``timestamp`` and the percent-encoded ``sign``: an unencoded ``+`` in the
     base64 would reach DingTalk as a space and fail the check."""
     return f"{url}&timestamp={timestamp_ms}&sign={quote(sign(secret, timestamp_ms), safe='')}"
-
-
-def _json_size(text: str) -> int:
-    return len(orjson.dumps(text)) - 2
-
-
-def truncate_json_string(text: str, room: int) -> str:
-    """Cut ``text`` so that, with the truncation marker, its JSON encoding takes at most ``room``
-    bytes: escapes make it larger than the UTF-8 text (a quote or backslash takes two bytes)."""
-    if _json_size(text) <= room:
-        return text
-    # No character encodes to fewer JSON bytes than UTF-8 bytes: the cut lies in this head.
-    head = truncate_utf8(text, room, marker="")
-    ends = list(accumulate(_json_size(char) for char in head))
-    return head[: bisect_right(ends, room - _json_size(TRUNCATION_MARKER))] + TRUNCATION_MARKER
 
 
 def _raise_for_answer(response: httpx.Response, *, target: str, secrets: list[str]) -> None:
@@ -245,7 +228,7 @@ class DingTalkReceiver:
         # Room left by everything but the text; an empty text lacks the keyword, so the
         # keyword's head is counted whether or not the cut text keeps it.
         room = MAX_BODY_BYTES - len(self._encode(title, "", mention=mention))
-        return self._encode(title, truncate_json_string(text, room), mention=mention)
+        return self._encode(title, truncate_json_text(text, room), mention=mention)
 
     async def send(self, notification: Notification) -> None:
         url = self._url

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from notifiers.errors import PermanentError, RetryableError
 from notifiers.http import MAX_BODY_SHOWN, post, pretty_json, retry_after_seconds
-from notifiers.markup import TRUNCATION_MARKER, ZERO_WIDTH_SPACE, plain, truncate_utf8
+from notifiers.markup import ZERO_WIDTH_SPACE, json_size, plain, truncate_json_text, truncate_utf8
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
@@ -66,29 +66,6 @@ def sign(secret: str, timestamp: int) -> str:
 def defuse_at_tags(text: str) -> str:
     """Feishu text messages turn ``<at user_id="all">`` into a mention: break any such tag."""
     return _AT_TAG.sub("<" + ZERO_WIDTH_SPACE, text)
-
-
-def json_size(text: str) -> int:
-    """Bytes ``text`` takes inside a JSON body, escapes included."""
-    return len(orjson.dumps(text)) - 2
-
-
-def fit_json(text: str, room: int) -> str:
-    """Cut ``text`` at a character boundary, with the marker, so its JSON form takes at most
-    ``room`` bytes: escapes (quotes, backslashes, newlines) make that size unknown until
-    encoded, so search for the longest cut that fits."""
-    if json_size(text) <= room:
-        return text
-    low, high = len(TRUNCATION_MARKER.encode()), room
-    while low < high:
-        middle = (low + high + 1) // 2
-        if json_size(truncate_utf8(text, middle)) <= room:
-            low = middle
-        else:
-            high = middle - 1
-    cut = truncate_utf8(text, low)
-    # A text shorter than the marker is never cut, however much its escapes weigh.
-    return cut if json_size(cut) <= room else TRUNCATION_MARKER
 
 
 def lead(incidents: Sequence[Incident]) -> Incident:
@@ -255,7 +232,7 @@ class FeishuReceiver:
         body = orjson.dumps(self._body(notification, text, timestamp=timestamp))
         excess = len(body) - MAX_BODY_BYTES
         if excess > 0:
-            text = fit_json(text, json_size(text) - excess)
+            text = truncate_json_text(text, json_size(text) - excess)
             body = orjson.dumps(self._body(notification, text, timestamp=timestamp))
         return body
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from notifiers.errors import PermanentError
 from notifiers.http import MAX_BODY_SHOWN, post, pretty_json
-from notifiers.markup import TRUNCATION_MARKER, Markup
+from notifiers.markup import TRUNCATION_MARKER, Clip, Markup
 from notifiers.markup import slack as escape_mrkdwn
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
@@ -101,18 +101,6 @@ def truncate_chars(text: str, limit: int, marker: str = TRUNCATION_MARKER) -> st
     return cut.decode("utf-16-le", errors="ignore") + marker
 
 
-class _Clip:
-    """Cuts texts to their limits and remembers whether anything was lost."""
-
-    def __init__(self) -> None:
-        self.lossless = True
-
-    def __call__(self, text: str, limit: int) -> str:
-        cut = truncate_chars(text, limit)
-        self.lossless = self.lossless and cut == text
-        return cut
-
-
 @dataclass(frozen=True, slots=True)
 class _Entry:
     """One incident's texts, rendered and escaped, before they are fitted into blocks."""
@@ -191,7 +179,7 @@ class SlackReceiver:
 
     def message(self, notification: Notification) -> tuple[dict[str, Any], bool]:
         """The webhook payload, and whether it shows everything without truncation."""
-        clip = _Clip()
+        clip = Clip(truncate_chars)
         labels: dict[str, str] = self._renderer.context(notification)["t"]
         mention = self._mention(notification)
         digest = notification.is_digest
@@ -241,7 +229,7 @@ class SlackReceiver:
         return message, clip.lossless
 
     def _incident_blocks(
-        self, entries: list[_Entry], *, body_chars: int, details: str, clip: _Clip
+        self, entries: list[_Entry], *, body_chars: int, details: str, clip: Clip
     ) -> list[dict[str, Any]]:
         blocks: list[dict[str, Any]] = []
         for index, entry in enumerate(entries):
@@ -260,7 +248,7 @@ class SlackReceiver:
                 blocks.append({"type": "context", "elements": [_text(clip(entry.seen, CONTEXT_CHARS))]})
         return blocks
 
-    def _button(self, link: str | None, label: str, index: int, clip: _Clip) -> dict[str, Any] | None:
+    def _button(self, link: str | None, label: str, index: int, clip: Clip) -> dict[str, Any] | None:
         if not link:
             return None
         if slack_chars(link) > URL_CHARS:

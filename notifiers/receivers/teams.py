@@ -17,7 +17,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from notifiers.http import post, pretty_json
-from notifiers.markup import TRUNCATION_MARKER, truncate_utf8, utf8_size
+from notifiers.markup import Clip, json_size, truncate_json_text
 from notifiers.markup import markdown as escape_markdown
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
@@ -80,41 +80,6 @@ class TeamsConfig(BaseModel):
         description="Teams throttles a webhook that sends more than four requests a second "
         "(HTTP 429); Workflows adds its own per-flow limits, far higher.",
     )
-
-
-def json_size(text: str) -> int:
-    """Bytes ``text`` takes inside a JSON document (quotes excluded, escapes included)."""
-    return len(orjson.dumps(text)) - 2
-
-
-def truncate_json(text: str, budget: int) -> str:
-    """Cut ``text`` at a character boundary, with a visible marker, so that its JSON form
-    fits in ``budget`` bytes. JSON escapes make text larger than its UTF-8, so each pass
-    cuts the excess again until it fits."""
-    if json_size(text) <= budget:
-        return text
-    if budget < json_size(TRUNCATION_MARKER):
-        raise ValueError(f"a budget of {budget} bytes cannot hold the truncation marker")
-    encoded = text.encode(errors="replace")
-    room = min(len(encoded), budget) - utf8_size(TRUNCATION_MARKER)
-    while True:
-        cut = encoded[: max(0, room)].decode(errors="ignore") + TRUNCATION_MARKER
-        over = json_size(cut) - budget
-        if over <= 0:
-            return cut
-        room -= over
-
-
-class _Clip:
-    """Cuts texts to byte limits and remembers whether anything was lost."""
-
-    def __init__(self) -> None:
-        self.lossless = True
-
-    def __call__(self, text: str, limit: int) -> str:
-        cut = truncate_utf8(text, limit)
-        self.lossless = self.lossless and cut == text
-        return cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +145,7 @@ class TeamsReceiver:
 
     def message(self, notification: Notification) -> tuple[bytes, bool]:
         """The serialized payload, at most MAX_PAYLOAD_BYTES, and whether nothing was cut."""
-        clip = _Clip()
+        clip = Clip()
         labels: dict[str, str] = self._renderer.context(notification)["t"]
         digest = notification.is_digest
         summary = self._render(notification, "summary", digest=digest) if digest else ""
@@ -208,7 +173,7 @@ class TeamsReceiver:
         sizes = [json_size(e.body or "") for e in shown]
         budgets = self._share(MAX_PAYLOAD_BYTES - bare, sizes)
         fitted = [
-            replace(e, body=truncate_json(e.body, budget)) if e.body and budget < size else e
+            replace(e, body=truncate_json_text(e.body, budget)) if e.body and budget < size else e
             for e, size, budget in zip(shown, sizes, budgets, strict=True)
         ]
         return serialize(fitted), False
@@ -263,7 +228,7 @@ class TeamsReceiver:
             "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}],
         }
 
-    def _entry(self, incident: Incident, labels: dict[str, str], *, digest: bool, clip: _Clip) -> _Entry:
+    def _entry(self, incident: Incident, labels: dict[str, str], *, digest: bool, clip: Clip) -> _Entry:
         single = Notification((incident,))
         facts = [
             (labels["cluster"], incident.cluster),

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from notifiers.errors import DeliveryError, PermanentError, RetryableError
-from notifiers.markup import TRUNCATION_MARKER
+from notifiers.markup import TRUNCATION_MARKER, truncate_json_text
 from notifiers.notification import Notification
 from notifiers.receivers.dingtalk import (
     MAX_BODY_BYTES,
@@ -27,7 +27,6 @@ from notifiers.receivers.dingtalk import (
     DingTalkConfig,
     DingTalkReceiver,
     signed_url,
-    truncate_json_string,
 )
 from notifiers.templating import Renderer
 from runtime.log import SECRETS
@@ -493,7 +492,7 @@ def test_a_signature_older_than_an_hour_is_refused(secret: str, late_ms: int) ->
 
 @given(text=st.text(), room=st.integers(min_value=len(TRUNCATION_MARKER.encode()), max_value=300))
 def test_cut_text_never_encodes_over_its_room(text: str, room: int) -> None:
-    cut = truncate_json_string(text, room)
+    cut = truncate_json_text(text, room)
     size = len(orjson.dumps(cut)) - 2
     assert size <= room
     if len(orjson.dumps(text)) - 2 <= room:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from notifiers.errors import PermanentError, RetryableError
-from notifiers.markup import TRUNCATION_MARKER
+from notifiers.markup import TRUNCATION_MARKER, json_size, truncate_json_text
 from notifiers.notification import Notification
 from notifiers.receivers.feishu import (
     MAX_BODY_BYTES,
@@ -25,8 +25,6 @@ from notifiers.receivers.feishu import (
     FeishuReceiver,
     check_answer,
     defuse_at_tags,
-    fit_json,
-    json_size,
     sign,
 )
 from notifiers.templating import Renderer
@@ -415,7 +413,7 @@ def test_signature_round_trips_through_the_bots_check(secret: str, timestamp: in
     text=st.text(max_size=3000), room=st.integers(min_value=len(TRUNCATION_MARKER.encode()), max_value=4000)
 )
 def test_fit_json_respects_the_escaped_size(text: str, room: int) -> None:
-    cut = fit_json(text, room)
+    cut = truncate_json_text(text, room)
     assert json_size(cut) <= room
     if json_size(text) <= room:
         assert cut == text

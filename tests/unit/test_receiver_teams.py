@@ -14,14 +14,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from notifiers.errors import PermanentError, RetryableError
-from notifiers.markup import TRUNCATION_MARKER, ZERO_WIDTH_SPACE
+from notifiers.markup import TRUNCATION_MARKER, ZERO_WIDTH_SPACE, json_size, truncate_json_text
 from notifiers.notification import Notification
 from notifiers.receivers.teams import (
     MAX_PAYLOAD_BYTES,
     TeamsConfig,
     TeamsReceiver,
-    json_size,
-    truncate_json,
 )
 from notifiers.templating import Renderer
 from runtime.log import SECRETS
@@ -418,7 +416,7 @@ def test_contract_rejects_what_teams_would_not_show() -> None:
 
 @given(st.text(), st.integers(min_value=json_size(TRUNCATION_MARKER), max_value=400))
 def test_truncation_fits_the_json_budget_and_keeps_a_prefix(text: str, budget: int) -> None:
-    cut = truncate_json(text, budget)
+    cut = truncate_json_text(text, budget)
     if json_size(text) <= budget:
         assert cut == text
     else:
