@@ -492,27 +492,45 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     """Load ``path`` (or $HERALD_CONFIG; or defaults), interpolate ``${ENV}`` and validate."""
     environ = os.environ if env is None else env
     chosen = path or environ.get(ENV_CONFIG_PATH)
+    unset: list[ConfigIssue] = []
     if chosen:
-        source, data = _read(Path(chosen), environ)
+        source, data = _read(Path(chosen), environ, unset)
     else:
         source, data = _Source("<defaults>"), {}
     _apply_env_overrides(data, environ)
-    config = _validate(HeraldConfig, data, source, ())
+    config = _validate(HeraldConfig, data, source, (), unset)
     config._source = source
     return config
 
 
-def _validate(model: type[S], data: dict[str, Any], source: _Source, at: tuple[str | int, ...]) -> S:
-    """Read the model's ``*_file`` secrets, then validate; every problem found is reported at once."""
+def _validate(
+    model: type[S],
+    data: dict[str, Any],
+    source: _Source,
+    at: tuple[str | int, ...],
+    earlier: Sequence[ConfigIssue] = (),
+) -> S:
+    """Read the model's ``*_file`` secrets, then validate; every problem found is reported at once.
+
+    ``earlier`` problems (unset environment variables) are reported with the rest, and a key
+    they already explain is not reported a second time for the empty value that stood in for it.
+    """
     files = _SecretFiles(source)
     data = files.resolve(model, data, at)
+    explained = {issue.path for issue in earlier}
     try:
         validated = model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([*files.issues, *_issues(exc, source, at, files)]) from None
-    if files.issues:
-        raise ConfigError(files.issues)
+        found = [issue for issue in _issues(exc, source, at, files) if issue.path not in explained]
+        raise ConfigError(_in_file_order([*earlier, *files.issues, *found])) from None
+    if earlier or files.issues:
+        raise ConfigError(_in_file_order([*earlier, *files.issues]))
     return validated
+
+
+def _in_file_order(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """Top to bottom, as the user reads the file; issues without a line last."""
+    return sorted(issues, key=lambda issue: (issue.line is None, issue.line or 0))
 
 
 @dataclass
@@ -620,7 +638,9 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _read(path: Path, environ: Mapping[str, str]) -> tuple[_Source, dict[str, Any]]:
+def _read(path: Path, environ: Mapping[str, str], unset: list[ConfigIssue]) -> tuple[_Source, dict[str, Any]]:
+    """Parse and interpolate ``path``; unset variables are collected in ``unset``, not raised,
+    so they are reported together with every other mistake in the file."""
     source = _Source(str(path))
     try:
         text = path.read_text(encoding="utf-8")
@@ -638,11 +658,7 @@ def _read(path: Path, environ: Mapping[str, str]) -> tuple[_Source, dict[str, An
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(str(path), (), 1, "expected a mapping at the top level")])
     _index_lines(node, (), source.lines)
-    missing: list[ConfigIssue] = []
-    data = _interpolate(data, (), environ, source, missing)
-    if missing:
-        raise ConfigError(missing)
-    return source, data
+    return source, _interpolate(data, (), environ, source, unset)
 
 
 def _index_lines(

@@ -211,3 +211,25 @@ def test_bad_content_of_a_secret_file_is_reported_without_the_content(tmp_path: 
         in (lines)
     )
     assert "leak-me" not in result.stderr + result.stdout
+
+
+def test_a_typo_a_wrong_type_and_a_missing_secret_give_three_located_errors(tmp_path: Path) -> None:
+    path = tmp_path / "herald.yaml"
+    path.write_text(
+        "kafka:\n  bootstrap_servers: b:9092\n  topic_prefx: prod.\n"
+        "processor:\n  group_wait_seconds: soon\n"
+        "receivers:\n  - name: chat\n    type: wecom\n    url: ${HERALD_TEST_UNSET_WECOM_URL}\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "HERALD_TEST_UNSET_WECOM_URL"}
+    result = subprocess.run(
+        herald_command(path, "check-config"), capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 2
+    errors = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith(f"{path}:")]
+    assert len(errors) == 3, result.stderr
+    assert errors[0] == f"{path}:3: kafka.topic_prefx: unknown key (check its spelling)"
+    assert errors[1].startswith(f"{path}:5: processor.group_wait_seconds: ")
+    assert "number" in errors[1]
+    assert errors[2].startswith(f"{path}:9: receivers[0].url: ")
+    assert "HERALD_TEST_UNSET_WECOM_URL" in errors[2]
+    assert result.stdout == ""
