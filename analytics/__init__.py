@@ -1,0 +1,1 @@
+"""Downstream consumers of the clean events topic: the PostgreSQL analytics sink."""
