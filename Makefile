@@ -10,10 +10,10 @@ KAFKA := compose/kafka-local
 WITH_KAFKA := compose/with-kafka
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test demo schemas clean bench
+.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test demo schemas clean bench postgres browser compose-schema
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kube-herald needs Python >= 3.11, found " + sys.version' 
@@ -27,7 +27,18 @@ venv: $(INSTALLED) ## create .venv and install kube-herald with its dev tools
 kafka-jars: ## resolve the Kafka broker's jars from Maven Central (cached)
 	$(KAFKA) fetch
 
-setup: venv kafka-jars ## everything the demo and the tests need
+postgres: ## install Debian's PostgreSQL server unless present (the analytics sink's tests start their own)
+	compose/postgres-local install
+
+browser: ## install Debian's Chromium unless present (the web page test drives it headless)
+	@command -v chromium >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "make browser: run as root, or: sudo apt-get install chromium fonts-dejavu-core" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
+
+compose-schema: venv ## fetch the Compose Specification schema the compose file is checked against (cached)
+	$(BIN)/python -m tests.support.compose_schema
+
+setup: venv kafka-jars postgres browser compose-schema ## everything the demo and the tests need
 
 kafka-start: kafka-jars ## start the local broker (127.0.0.1:19092)
 	$(KAFKA) start
@@ -41,6 +52,7 @@ lint: venv ## ruff, mypy (strict), import contracts, JSON Schema files up to dat
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m schemas.export --check
+	$(BIN)/python -m herald.config_reference --check
 
 unit: venv ## fast tests, no broker
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -48,15 +60,21 @@ unit: venv ## fast tests, no broker
 test: setup lint ## lint, then every test against a real broker (started and stopped here)
 	$(WITH_KAFKA) $(BIN)/pytest -ra $(PYTEST_ARGS)
 
-demo: setup ## run the pipeline on sample events and print the alerts it delivers
+demo: venv kafka-jars ## run the pipeline on sample events and print the alerts it delivers
 	$(WITH_KAFKA) $(BIN)/herald demo
 
-schemas: venv ## regenerate schemas/json from the models
+schemas: venv ## regenerate schemas/json and docs/configuration.md from the models
 	$(BIN)/python -m schemas.export
+	$(BIN)/python -m herald.config_reference
 
 clean: kafka-stop ## remove the virtualenv and local state (not the jar cache)
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache
 
-bench: setup ## run the benchmarks against a real broker (figures in bench/results/)
-	$(WITH_KAFKA) $(BIN)/python -m bench.producer_bench
-	$(WITH_KAFKA) $(BIN)/python -m bench.notifier_bench
+bench: setup ## run every benchmark against a real broker, then write docs/benchmarks.md and its plot
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(WITH_KAFKA) bash -c '$(BIN)/python -m bench.producer_bench && \
+	  $(BIN)/python -m bench.processor_bench && \
+	  $(BIN)/python -m bench.processor_bench --workers 2 && \
+	  $(BIN)/python -m bench.notifier_bench && \
+	  $(BIN)/python -m bench.pipeline_bench'
+	$(BIN)/python -m bench.report

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from herald import silence_cli, topics_cli
+from herald import analytics_cli, silence_cli, tail_cli, topics_cli
 from runtime.config import ConfigError, HeraldConfig, ProducerSettings, load_config
 from runtime.log import setup_logging
 
@@ -22,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-c", "--config", type=Path, help="configuration file (default: $HERALD_CONFIG)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    parser.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
+    parser.add_argument(
+        "--log-json", action="store_true", help="log JSON lines instead of text (or logging.format: json)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     producer = sub.add_parser(
@@ -54,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--list-scenarios", action="store_true", help="describe the scenarios and exit")
 
     sub.add_parser("processor", help="run a processing worker (Faust)")
+    analytics_cli.add_parser(sub)
 
     notifier = sub.add_parser("notifier", help="deliver incidents to one receiver")
     notifier.add_argument("--receiver", required=True, help="name of a receiver in the config")
@@ -63,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve metrics, health and the silences API (overrides notifier.http_port)",
     )
     silence_cli.add_parser(sub)
+    tail_cli.add_parser(sub)
 
     render = sub.add_parser("render", help="print what a receiver would send for a sample incident")
     render.add_argument("--receiver", required=True, help="name of a receiver in the config")
@@ -96,9 +100,9 @@ def _producer_settings(config: HeraldConfig, cluster: str | None) -> ProducerSet
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    setup_logging(args.log_level, json_lines=args.log_json)
     try:
         config = load_config(args.config)
+        setup_logging(args.log_level, json_lines=args.log_json or config.logging.format == "json")
         return _dispatch(args, config)
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
@@ -143,6 +147,8 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
             speed=args.speed,
             output=args.output,
         )
+    if args.command == "analytics":
+        return analytics_cli.run(config, args)
     if args.command == "processor":
         from processors.main import run_worker
 
@@ -174,13 +180,15 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
     raise AssertionError(args.command)
 
 
-ADMIN_COMMANDS = ("silence", "check-config", "topics")
+ADMIN_COMMANDS = ("silence", "tail", "check-config", "topics")
 """Commands that operate the pipeline rather than run a stage of it."""
 
 
 def _admin(args: argparse.Namespace, config: HeraldConfig) -> int:
     if args.command == "silence":
         return silence_cli.run(config, args)
+    if args.command == "tail":
+        return tail_cli.run(config, args)
     if args.command == "check-config":
         # Builds every receiver, so it loads the notifier stage: only when asked for.
         from herald.check_config import check_config

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import re
 import sys
 
 from rich.console import Console
 from rich.table import Table
 
 from notifiers.api import silence_state
-from notifiers.silences import SilenceRequest, SilenceStore
+from notifiers.silences import SilenceRequest, SilenceStore, parse_duration
 from runtime.config import HeraldConfig
 from schemas import Matcher
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
 
 def duration_seconds(text: str) -> float:
-    """``90m``, ``2h``, ``1d12h``: a duration as people write it."""
-    found = _DURATION.match(text.strip())
-    if not text.strip() or found is None:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a duration like 30m, 2h or 1d12h")
-    days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
-    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-    if total <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be longer than zero")
-    return float(total)
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

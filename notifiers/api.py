@@ -33,6 +33,20 @@ def describe(silence: Silence) -> dict[str, object]:
     return {**silence.model_dump(mode="json", by_alias=True), "state": silence_state(silence)}
 
 
+def add_silence(store: SilenceStore, request: object) -> Silence:
+    """Save a silence from untrusted input (JSON or the web form); ValueError says what is wrong."""
+    silence = store.save(parse_request(request))
+    log.info("silence %s added by %s: %s", silence.id, silence.created_by, silence.comment)
+    return silence
+
+
+def expire_silence(store: SilenceStore, silence_id: str) -> Silence:
+    """End a silence now; KeyError if there is none by that id."""
+    silence = store.expire(silence_id)
+    log.info("silence %s expired", silence.id)
+    return silence
+
+
 def silence_api(store: SilenceStore) -> ApiHandler:
     def handle(method: str, path: str, body: bytes) -> tuple[int, object]:
         path = path.split("?", 1)[0].rstrip("/")
@@ -41,18 +55,16 @@ def silence_api(store: SilenceStore) -> ApiHandler:
             return 200, [describe(s) for s in silences]
         if path == PREFIX and method == "POST":
             try:
-                silence = store.save(parse_request(orjson.loads(body)))
+                silence = add_silence(store, orjson.loads(body))
             except (orjson.JSONDecodeError, ValueError) as exc:
                 return 400, {"error": str(exc)}
-            log.info("silence %s added by %s: %s", silence.id, silence.created_by, silence.comment)
             return 201, describe(silence)
         if path.startswith(PREFIX + "/") and method == "DELETE":
             silence_id = path.removeprefix(PREFIX + "/")
             try:
-                silence = store.expire(silence_id)
+                silence = expire_silence(store, silence_id)
             except KeyError:
                 return 404, {"error": f"no silence {silence_id!r}"}
-            log.info("silence %s expired", silence.id)
             return 200, describe(silence)
         return 404, {"error": f"no route for {method} {path}"}
 

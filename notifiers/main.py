@@ -8,6 +8,7 @@ import signal
 from notifiers.api import silence_api
 from notifiers.runner import Notifier, build_receiver
 from notifiers.silences import SilenceStore
+from notifiers.ui import board_pages
 from runtime.config import HeraldConfig
 from runtime.http import serve_health
 
@@ -20,7 +21,12 @@ def run_notifier(config: HeraldConfig, receiver_name: str, *, http_port: int | N
         port = http_port or config.notifier.http_port
         if port:
             store = SilenceStore(config.kafka, notifier.silences)
-            serve_health(port, live=lambda: (True, ""), ready=notifier.ready, api=silence_api(store))
+            pages = board_pages(
+                notifier.board, store, receiver=receiver.name, timezone=config.notifier.timezone
+            )
+            serve_health(
+                port, live=lambda: (True, ""), ready=notifier.ready, api=silence_api(store), pages=pages
+            )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, notifier.stop)

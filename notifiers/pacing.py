@@ -20,8 +20,8 @@ class RateLimit(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    messages: int = Field(ge=1)
-    per_seconds: float = Field(gt=0)
+    messages: int = Field(ge=1, description="How many messages the window allows.")
+    per_seconds: float = Field(gt=0, description="Length of the sliding window in seconds.")
 
 
 class SlidingWindow:

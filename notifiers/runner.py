@@ -20,6 +20,7 @@ from datetime import datetime
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from pydantic import BaseModel
 
+from notifiers.board import DUE, SUPERSEDED, Board
 from notifiers.dispatch import Action, decide
 from notifiers.errors import PermanentError, RetryableError
 from notifiers.metrics import (
@@ -166,6 +167,7 @@ class Notifier:
         self._routes = RouteTree.from_config(config)
         self._log = NotificationLog()
         self._silences = SilenceBook()
+        self.board = Board()
         self._readers = [
             CompactedTopicReader(config.kafka, self._topics.notify_log, self._log.on_record),
             CompactedTopicReader(config.kafka, self._topics.silences, self._silences.on_record),
@@ -283,15 +285,26 @@ class Notifier:
             now=now,
         )
         DECISIONS.labels(self._name, decision.reason).inc()
+        shown = DUE if decision.action is Action.DELIVER else decision.reason
+        self.board.seen(incident, shown, at=now, silence_id=decision.silence_id)
         if decision.action is Action.SKIP:
             return
-        batch.due.pop(fingerprint, None)  # superseded by this later version
+        superseded = batch.due.pop(fingerprint, None)  # superseded by this later version
+        if superseded is not None:
+            self.board.settled(fingerprint, superseded.version, SUPERSEDED, at=now)
         if decision.action is Action.DELIVER:
             batch.due[fingerprint] = incident
             batch.decided[fingerprint] = self._log.decided(self._name, incident, Outcome.DELIVERED)
             return
         assert decision.outcome is not None
-        log.info("%s: %s %s v%d", self._name, decision.reason, fingerprint[:12], incident.version)
+        log.info(
+            "%s: %s %s v%d",
+            self._name,
+            decision.reason,
+            fingerprint[:12],
+            incident.version,
+            extra={"receiver": self._name, "cluster": incident.cluster, "incident": fingerprint},
+        )
         entry = self._log.decided(self._name, incident, decision.outcome, silence_id=decision.silence_id)
         batch.decided[fingerprint] = entry
         batch.records.append(entry)
@@ -324,6 +337,7 @@ class Notifier:
         DELIVERIES.labels(self._name, outcome.value).inc()
         now = utc_now()
         for incident in notification.incidents:
+            self.board.settled(incident.fingerprint, incident.version, outcome.value, at=now)
             if attempts.failure:
                 self._dead_letter(incident, attempts)
             else:
@@ -346,16 +360,29 @@ class Notifier:
                 await self._receiver.send(notification)
                 return Attempts(attempt)
             except PermanentError as exc:
-                log.error("%s: permanent failure: %s", self._name, exc)
+                log.error("%s: permanent failure: %s", self._name, exc, extra={"receiver": self._name})
                 return Attempts(attempt, f"permanent: {exc}")
             except RetryableError as exc:
                 delay = backoff_delay(attempt, retry_after=exc.retry_after)
                 if time.monotonic() + delay > deadline:
-                    log.error("%s: retry budget of %.0fs spent: %s", self._name, self._budget_seconds, exc)
+                    log.error(
+                        "%s: retry budget of %.0fs spent: %s",
+                        self._name,
+                        self._budget_seconds,
+                        exc,
+                        extra={"receiver": self._name},
+                    )
                     return Attempts(attempt, f"retry budget of {self._budget_seconds:.0f}s spent: {exc}")
                 self.stats.retries += 1
                 RETRIES.labels(self._name).inc()
-                log.warning("%s: attempt %d failed, retrying in %.1fs: %s", self._name, attempt, delay, exc)
+                log.warning(
+                    "%s: attempt %d failed, retrying in %.1fs: %s",
+                    self._name,
+                    attempt,
+                    delay,
+                    exc,
+                    extra={"receiver": self._name},
+                )
                 if not await self._idle(delay, partitions):
                     return None
 
@@ -432,7 +459,15 @@ class Notifier:
 
     def _quarantine(self, message: Message, exc: SchemaError) -> None:
         topic, partition, offset = position(message)
-        log.error("%s: quarantined %s[%d]@%d: %s", self._receiver.name, topic, partition, offset, exc)
+        log.error(
+            "%s: quarantined %s[%d]@%d: %s",
+            self._receiver.name,
+            topic,
+            partition,
+            offset,
+            exc,
+            extra={"receiver": self._name},
+        )
         record = QuarantineRecord.of(
             stage=f"notifier.{self._receiver.name}",
             reason=exc.reason,

@@ -7,6 +7,7 @@ Expiring a silence rewrites it with ``ends_at`` = now: its history stays readabl
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,20 @@ from runtime.config import KafkaSettings
 from runtime.kafka import CompactedTopicReader, client_config, ensure_topics
 from schemas import Matcher, Silence, encode
 from schemas.base import utc_now
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """``90m``, ``2h``, ``1d12h``: a duration as people write it, in seconds."""
+    found = _DURATION.match(text.strip())
+    if not text.strip() or found is None:
+        raise ValueError(f"{text!r}: expected a duration like 30m, 2h or 1d12h")
+    days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if total <= 0:
+        raise ValueError(f"{text!r}: must be longer than zero")
+    return float(total)
 
 
 class SilenceRequest(BaseModel):

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import SplitResult, quote, unquote_plus, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from notifiers.routing import kube_eventer_matchers
 from runtime.config import ConfigError
@@ -87,7 +95,9 @@ class KubeEventerEntry(BaseModel):
 
     name: str
     type: Literal["kube_eventer"] = "kube_eventer"
-    sink: SecretStr
+    sink: SecretStr = Field(
+        description="A kube-eventer --sink value: dingtalk:…, wechat:… or webhook:…; a secret (tokens)."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -41,6 +41,16 @@ from processors.aggregate import (
 from processors.credentials import broker_credentials
 from processors.expiry import ExpiryQueue
 from processors.inhibit import Inhibitor, inhibitor_feed
+from processors.metrics import (
+    CLEAN_PUBLISHED,
+    DUPLICATES,
+    INCIDENT_UPDATES,
+    INHIBITED,
+    LATENCY,
+    QUARANTINED,
+    RAW_CONSUMED,
+    SEEN_EXPIRED,
+)
 from processors.pipeline import Processed, validate_and_classify
 from processors.rules import apply_rules, compile_rules
 from runtime.config import HeraldConfig
@@ -123,12 +133,14 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             stored = seen.get(key)
             if stored and orjson.loads(stored)[0] == remembered_bucket:
                 del seen[key]
+                SEEN_EXPIRED.inc()
 
     incidents = app.Table(
         "incidents", default=None, partitions=kafka.partitions, key_type=bytes, value_type=bytes
     )
 
     async def quarantine(message: Any, stage: str, reason: str, error: str) -> None:
+        QUARANTINED.labels(stage, reason).inc()
         log.warning(
             "quarantined %s[%d]@%d: %s: %s",
             message.topic,
@@ -153,6 +165,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     async def classify_agent(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
+            RAW_CONSUMED.inc()
             outcome = validate_and_classify(message.value)
             if not isinstance(outcome, Processed):
                 await quarantine(message, "processor.validate", outcome.reason, outcome.error)
@@ -163,6 +176,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             stored = seen.get(clean.occurrence_id)
             remembered = orjson.loads(stored) if stored else None
             if remembered is not None and bucket - remembered[0] <= 1 and remembered[1:] != here[1:]:
+                DUPLICATES.labels(clean.cluster).inc()
                 continue  # an exact repeat: a relist or a second producer replica
             # (The same partition and offset is this worker's own replay after a crash: its
             # outputs may not have been written, so it is processed again; aggregation
@@ -171,6 +185,8 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             expiry.add(message.partition, bucket, clean.occurrence_id)
             expire_seen(message.partition, bucket)
             await clean_topic.send(key=message.key, value=encode(clean))
+            CLEAN_PUBLISHED.labels(clean.cluster).inc()
+            LATENCY.labels(clean.cluster).observe(max(0.0, time.time() - message.timestamp))
             if not dropped and clean.severity.rank >= min_rank:
                 key = fingerprint(labels_of(clean), group_by).encode()
                 item = GroupInput(
@@ -207,6 +223,18 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             if update is None:
                 continue
             await alerts_topic.send(key=key, value=encode(update))
+            INCIDENT_UPDATES.labels(update.cluster, update.status.value).inc()
+            if update.inhibited_by:
+                INHIBITED.labels(update.cluster).inc()
+            log.info(
+                "incident %s v%d %s%s: %d occurrences",
+                update.fingerprint[:12],
+                update.version,
+                update.status.value,
+                f", inhibited by {update.inhibited_by[:12]}" if update.inhibited_by else "",
+                update.occurrences,
+                extra={"cluster": update.cluster, "incident": update.fingerprint},
+            )
             if inhibitor.tracks(update.labels, update.fingerprint):
                 inhibitor.record(update)  # this worker's own view, at once; the others via the topic
                 firing = update.status is IncidentStatus.FIRING

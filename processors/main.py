@@ -5,7 +5,9 @@ from __future__ import annotations
 import faust
 
 from processors.app import create_app
+from processors.metrics import WorkerHealth
 from runtime.config import HeraldConfig
+from runtime.http import serve_health
 from runtime.kafka import ensure_topics
 
 
@@ -17,5 +19,13 @@ def run_worker(config: HeraldConfig, *, loglevel: str = "info") -> None:
     )
     config.processor.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(config)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    topics = config.kafka.topics
+    health = WorkerHealth(app, (topics.raw, topics.grouped))
+    if config.processor.metrics_port:
+        serve_health(config.processor.metrics_port, live=health.live, ready=health.ready)
+    # Faust would replace the process's log handlers with its own: keep herald's (JSON lines,
+    # the secret filter). Its start-up spinner writes terminal escapes to stdout even when
+    # that is a log file; without it, Faust logs "Ready" instead.
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False, override_logging=False)
+    worker.spinner = None
     worker.execute_from_commandline()

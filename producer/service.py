@@ -66,6 +66,7 @@ def run_watch(config: HeraldConfig, settings: ProducerSettings) -> int:
             "%s: %s",
             source.cluster,
             f"resuming from resourceVersion {start}" if start else "no checkpoint: listing",
+            extra={"cluster": source.cluster},
         )
         watchers.append(
             ClusterWatcher(

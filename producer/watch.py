@@ -93,6 +93,7 @@ class ClusterWatcher:
         stop: threading.Event,
     ) -> None:
         self.cluster = source.cluster
+        self._log = logging.LoggerAdapter(log, {"cluster": self.cluster})  # a structured field in JSON logs
         self._settings = settings
         self._publisher = publisher
         self._stop = stop
@@ -120,7 +121,7 @@ class ClusterWatcher:
                 cause = "empty" if quick_and_empty else "ended"
                 failures = failures + 1 if quick_and_empty else 0
             except ResourceExpiredError:
-                log.warning(
+                self._log.warning(
                     "%s: resourceVersion %s expired; listing again", self.cluster, self.resource_version
                 )
                 self.resource_version, cause = None, "expired"
@@ -130,11 +131,11 @@ class ClusterWatcher:
                 else:
                     failures += 1
                     cause = f"http-{exc.status}"
-                    log.warning("%s: API answered %s %s", self.cluster, exc.status, exc.reason)
+                    self._log.warning("%s: API answered %s %s", self.cluster, exc.status, exc.reason)
             except (urllib3.exceptions.HTTPError, OSError, WatchError) as exc:
                 failures += 1
                 cause = "connection" if not isinstance(exc, WatchError) else "watch-error"
-                log.warning("%s: watch interrupted: %s: %s", self.cluster, type(exc).__name__, exc)
+                self._log.warning("%s: watch interrupted: %s: %s", self.cluster, type(exc).__name__, exc)
             if self._stop.is_set():
                 break
             metrics.WATCH_RESTARTS.labels(self.cluster, cause).inc()
@@ -192,7 +193,7 @@ class ClusterWatcher:
             if not continue_token or self._stop.is_set():
                 break
         self.resume.reached(snapshot)
-        log.info("%s: listed %d events at resourceVersion %s", self.cluster, listed, snapshot)
+        self._log.info("%s: listed %d events at resourceVersion %s", self.cluster, listed, snapshot)
         return str(snapshot)
 
     def _watch(self, resource_version: str) -> tuple[str, int]:
@@ -282,7 +283,9 @@ class ClusterWatcher:
         metrics.LAST_EVENT.labels(cluster).set(observed_at.timestamp())
 
     def _quarantine(self, payload: bytes, reason: str, error: str) -> None:
-        log.error("%s: quarantined an unusable event from the API: %s: %s", self.cluster, reason, error[:300])
+        self._log.error(
+            "%s: quarantined an unusable event from the API: %s: %s", self.cluster, reason, error[:300]
+        )
         record = QuarantineRecord.of(
             stage="producer.watch",
             reason=reason,

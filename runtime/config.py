@@ -61,11 +61,13 @@ class KafkaSettings(Settings):
     topic_prefix: str = Field("herald.", pattern=r"^[A-Za-z0-9._-]*$", description="Prefix of every topic.")
     partitions: int = Field(6, ge=1, le=10_000, description="Partitions of the topics kube-herald creates.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How to reach the brokers: the sasl_* and ssl_* keys apply accordingly."
+    )
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
         None, description="Required with SASL_PLAINTEXT and SASL_SSL."
     )
-    sasl_username: str | None = None
+    sasl_username: str | None = Field(None, description="Required with SASL_PLAINTEXT and SASL_SSL.")
     sasl_password: SecretStr | None = Field(None, description="Or sasl_password_file.")
     ssl_ca_location: str | None = Field(None, description="CA bundle file for SSL listeners.")
     ssl_certificate_location: str | None = Field(
@@ -165,11 +167,13 @@ class ProducerSettings(Settings):
         default_factory=list,
         description="Several clusters watched by one process, one kubeconfig context each.",
     )
-    producer_id: str = Field(default_factory=socket.gethostname, description="This replica's id.")
+    producer_id: str = Field(
+        default_factory=socket.gethostname, description="This replica's id; default the host name."
+    )
     api: Literal["v1", "events.k8s.io/v1"] = Field("v1", description="Which Events API to watch.")
     namespace: str | None = Field(None, description="Watch one namespace only; default all.")
     field_selector: str | None = Field(None, description="e.g. type=Warning")
-    label_selector: str | None = None
+    label_selector: str | None = Field(None, description="Only Events with these labels, e.g. team=payments.")
     page_size: int = Field(500, ge=1, le=10_000, description="Items per page of the initial list.")
     watch_timeout_seconds: int = Field(300, ge=1, description="Server-side timeout of one watch request.")
     read_timeout_seconds: float = Field(
@@ -184,7 +188,9 @@ class ProducerSettings(Settings):
         None, ge=1, le=65535, description="/metrics, /healthz, /readyz; off if unset."
     )
     linger_ms: int = Field(20, ge=0, le=5000, description="librdkafka linger.ms: batching vs latency.")
-    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "zstd"
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "zstd", description="Compression of the batches written to events.raw."
+    )
 
     @model_validator(mode="after")
     def _names_a_cluster(self) -> ProducerSettings:
@@ -228,8 +234,12 @@ class ClassificationRule(Settings):
     match_re: dict[RULE_FIELDS, str] = Field(
         default_factory=dict, description="Fields that must match these regular expressions (whole value)."
     )
-    severity: Literal["info", "warning", "critical"] | None = None
-    category: str | None = None
+    severity: Literal["info", "warning", "critical"] | None = Field(
+        None, description="Set the occurrence's severity (unset: keep the taxonomy's)."
+    )
+    category: str | None = Field(
+        None, description="Set the occurrence's category (unset: keep the taxonomy's)."
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="Extra routing labels.")
     drop: bool = Field(False, description="Open no incident (the occurrence still reaches events.clean).")
 
@@ -248,9 +258,16 @@ class InhibitRule(Settings):
     """While a firing incident matches ``source_matchers``, incidents matching ``target_matchers``
     whose ``equal`` labels all have the same non-empty values are marked inhibited (not sent)."""
 
-    source_matchers: list[Matcher] = Field(min_length=1)
-    target_matchers: list[Matcher] = Field(min_length=1)
-    equal: list[str] = Field(default_factory=list)
+    source_matchers: list[Matcher] = Field(
+        min_length=1, description="A firing incident matching all of these inhibits the targets."
+    )
+    target_matchers: list[Matcher] = Field(
+        min_length=1, description="Incidents matching all of these are inhibited while a source fires."
+    )
+    equal: list[str] = Field(
+        default_factory=list,
+        description="Labels that must have the same non-empty value in source and target.",
+    )
 
 
 DEFAULT_INHIBIT_RULES: tuple[InhibitRule, ...] = (
@@ -274,6 +291,9 @@ class ProcessorSettings(Settings):
     store: str = Field("memory://", description="Table store: memory:// or rocksdb://.")
     data_dir: Path = Field(Path(".run/processor"), description="Where the worker keeps local table state.")
     web_port: int | None = Field(None, ge=1, le=65535, description="Faust web server port; off if unset.")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="/metrics, /healthz, /readyz; off if unset."
+    )
     dedup_ttl_seconds: float = Field(
         2 * 3600.0,
         gt=0,
@@ -320,13 +340,42 @@ class NotifierSettings(Settings):
     )
 
 
+class AnalyticsSettings(Settings):
+    """Where ``herald analytics`` writes the clean events: a PostgreSQL database.
+
+    The defaults reach the database ``compose/postgres-local`` runs.
+    """
+
+    host: str = Field("127.0.0.1", min_length=1, description="PostgreSQL host name or address.")
+    port: int = Field(15432, ge=1, le=65535, description="PostgreSQL port.")
+    database: str = Field("herald", min_length=1, description="Database holding the herald_events table.")
+    user: str = Field("herald", min_length=1, description="Role to connect as.")
+    password: SecretStr | None = Field(None, description="The role's password. Or password_file.")
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
+        "prefer", description="libpq sslmode."
+    )
+    batch_size: int = Field(500, ge=1, le=50_000, description="Clean events written per transaction.")
+    group_id: str | None = Field(
+        None, min_length=1, description="Kafka consumer group; default <topic_prefix>analytics.postgres."
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="/metrics, /healthz, /readyz; off if unset."
+    )
+
+    def consumer_group(self, topic_prefix: str) -> str:
+        return self.group_id or f"{topic_prefix}analytics.postgres"
+
+
 class ReceiverEntry(BaseModel):
     """The keys every receiver has; the rest is validated by the receiver's own model."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
-    type: str = Field(min_length=1)
+    name: str = Field(
+        pattern=r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$",
+        description="Unique; picked by `herald notifier --receiver NAME` and by routes.",
+    )
+    type: str = Field(min_length=1, description="The receiver type, which decides the other keys.")
 
 
 class RouteSettings(Settings):
@@ -336,7 +385,7 @@ class RouteSettings(Settings):
     from the parent route.
     """
 
-    receiver: str | None = None
+    receiver: str | None = Field(None, description="Receiver of the incidents this route matches.")
     matchers: list[Matcher] = Field(
         default_factory=list, description="All must match the incident's labels; none matches every one."
     )
@@ -362,7 +411,7 @@ class RouteSettings(Settings):
 class RootRouteSettings(RouteSettings):
     """The root route matches every incident, and its receiver takes what no child route matches."""
 
-    receiver: str
+    receiver: str = Field(description="Receiver of the incidents no child route matches.")
     send_resolved: bool = Field(True, description="Deliver resolved updates too.")
 
     @field_validator("matchers", "continue_")
@@ -373,12 +422,30 @@ class RootRouteSettings(RouteSettings):
         return value
 
 
+class LoggingSettings(Settings):
+    format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object a line, for log pipelines (same as --log-json)."
+    )
+
+
 class HeraldConfig(Settings):
-    kafka: KafkaSettings = KafkaSettings()
-    producer: ProducerSettings | None = None
-    processor: ProcessorSettings = ProcessorSettings()
-    notifier: NotifierSettings = NotifierSettings()
-    receivers: list[ReceiverEntry] = Field(default_factory=list)
+    kafka: KafkaSettings = Field(KafkaSettings(), description="The broker and topics every process uses.")
+    logging: LoggingSettings = Field(LoggingSettings(), description="How every process logs.")
+    producer: ProducerSettings | None = Field(
+        None, description="The clusters `herald producer` watches; needed by the producer only."
+    )
+    processor: ProcessorSettings = Field(
+        ProcessorSettings(), description="`herald processor`: deduplication, classification, incidents."
+    )
+    notifier: NotifierSettings = Field(
+        NotifierSettings(), description="Settings every `herald notifier` shares, whatever its receiver."
+    )
+    analytics: AnalyticsSettings = Field(
+        AnalyticsSettings(), description="`herald analytics`: where the clean events are stored."
+    )
+    receivers: list[ReceiverEntry] = Field(
+        default_factory=list, description="Where incidents are delivered, one notifier process each."
+    )
     route: RootRouteSettings | None = Field(
         None,
         description="Which receivers get which incidents. Unset, every receiver gets every "

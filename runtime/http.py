@@ -1,11 +1,14 @@
 """The small HTTP endpoint every process serves: /metrics, /healthz and /readyz, plus a
-process's own JSON API under /api/ (the notifier's silences)."""
+process's own JSON API under /api/ (the notifier's silences) and its HTML pages, if any
+(the notifier's incidents and silences board)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -14,6 +17,25 @@ Check = Callable[[], tuple[bool, str]]
 ApiHandler = Callable[[str, str, bytes], tuple[int, object]]
 """(method, path, body) -> (status, JSON-serializable answer) for requests under /api/."""
 MAX_API_BODY = 64 * 1024
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """An answer to a page request: HTML, or a 303 back to a page after a form POST."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "text/html; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def redirect(cls, location: str) -> Page:
+        return cls(303, b"", "text/plain; charset=utf-8", (("location", location),))
+
+
+PageHandler = Callable[[str, str, bytes], Page]
+"""(method, path with query, form body) -> Page for GETs outside /api/ and form POSTs."""
 
 
 def serve_health(
@@ -22,9 +44,14 @@ def serve_health(
     live: Check,
     ready: Check,
     api: ApiHandler | None = None,
+    pages: PageHandler | None = None,
     host: str = "0.0.0.0",  # noqa: S104
 ) -> ThreadingHTTPServer:
-    """Start serving in a daemon thread; ``live``/``ready`` return (ok, reason)."""
+    """Start serving in a daemon thread; ``live``/``ready`` return (ok, reason).
+
+    ``pages`` answers every other GET, and POSTs outside /api/ that are HTML forms sent
+    from a page of this same origin (a browser always says where a form POST came from).
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def _api(self) -> None:
@@ -38,8 +65,34 @@ def serve_health(
             status, answer = api(self.command, self.path, self.rfile.read(length))
             self._reply(status, orjson.dumps(answer), "application/json")
 
+        def _page(self) -> None:
+            assert pages is not None
+            length = int(self.headers.get("content-length") or 0)
+            if self.command == "POST":
+                if length > MAX_API_BODY:
+                    self._reply(413, b"form too large\n", "text/plain")
+                    return
+                if (self.headers.get("content-type") or "").split(";")[0].strip().lower() != FORM:
+                    self._reply(415, b"expected an HTML form\n", "text/plain")
+                    return
+                if not self._same_origin():
+                    self._reply(403, b"cross-origin form refused\n", "text/plain")
+                    return
+            page = pages(self.command, self.path, self.rfile.read(length) if self.command == "POST" else b"")
+            self._reply(page.status, page.body, page.content_type, page.headers)
+
+        def _same_origin(self) -> bool:
+            """A form POST must come from our own pages: Origin (else Referer), if sent, names our host."""
+            source = self.headers.get("origin") or self.headers.get("referer")
+            if source is None:
+                return True  # not a browser: a script could as well use the JSON API
+            return urlsplit(source).netloc.lower() == (self.headers.get("host") or "").lower()
+
         def do_POST(self) -> None:
-            self._api()
+            if pages is None or self.path.startswith("/api/"):
+                self._api()
+            else:
+                self._page()
 
         def do_DELETE(self) -> None:
             self._api()
@@ -52,12 +105,18 @@ def serve_health(
             elif self.path in ("/healthz", "/readyz"):
                 ok, reason = (live if self.path == "/healthz" else ready)()
                 self._reply(200 if ok else 503, (reason or "ok").encode() + b"\n", "text/plain")
+            elif pages is not None:
+                self._page()
             else:
                 self._reply(404, b"not found\n", "text/plain")
 
-        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        def _reply(
+            self, status: int, body: bytes, content_type: str, headers: tuple[tuple[str, str], ...] = ()
+        ) -> None:
             self.send_response(status)
             self.send_header("content-type", content_type)
+            for name, value in headers:
+                self.send_header(name, value)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, unlisted in stubs
     AdminClient,
     ConfigResource,
@@ -143,17 +143,21 @@ RecordHandler = Callable[[bytes, bytes | None], None]
 
 class CompactedTopicReader:
     """Reads a compacted topic whole, from the beginning, then follows it: every process's
-    view of shared state (silences, the notification log, inhibiting incidents).
+    view of shared state (silences, the notification log, inhibiting incidents). With
+    ``from_end``, it follows only what is written after it started (``herald tail``).
 
     Partitions are assigned, never subscribed, so every reader sees every partition and no
     consumer group is involved. :meth:`wait_caught_up` blocks until everything that was in
     the topic when the reader started has been handed to ``on_record``.
     """
 
-    def __init__(self, settings: KafkaSettings, topic: str, on_record: RecordHandler) -> None:
+    def __init__(
+        self, settings: KafkaSettings, topic: str, on_record: RecordHandler, *, from_end: bool = False
+    ) -> None:
         self._settings = settings
         self._topic = topic
         self._on_record = on_record
+        self._from_end = from_end
         self._stop = threading.Event()
         self._caught_up = threading.Event()
         self._failure: BaseException | None = None
@@ -166,6 +170,11 @@ class CompactedTopicReader:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the reader stopped on its own, if it did."""
+        return self._failure
 
     def wait_caught_up(self, timeout: float) -> None:
         if not self._caught_up.wait(timeout):
@@ -213,6 +222,10 @@ class CompactedTopicReader:
     def _assign_all(self, consumer: Consumer) -> dict[int, int]:
         """Assign every partition from its start; returns the end offset still to reach per partition."""
         partitions = self._partitions(consumer)
+        if self._from_end:
+            consumer.assign([TopicPartition(self._topic, p, OFFSET_END) for p in partitions])
+            self._caught_up.set()
+            return {}
         remaining: dict[int, int] = {}
         for partition in partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(self._topic, partition), timeout=30)

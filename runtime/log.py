@@ -14,6 +14,9 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line; a call's ``extra=`` fields (``cluster``, ``incident``,
+    ``receiver``) become top-level keys a log pipeline can index."""
+
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
@@ -23,7 +26,7 @@ class JsonFormatter(logging.Formatter):
         }
         payload.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
+            payload["exc"] = record.exc_text or self.formatException(record.exc_info)
         return orjson.dumps(payload, default=str).decode()
 
 
@@ -44,10 +47,17 @@ class SecretFilter(logging.Filter):
             cleaned = scrub(message, self.secrets)
             if cleaned != message:
                 record.msg, record.args = cleaned, None
+            for key, value in list(record.__dict__.items()):
+                if key not in _RESERVED and isinstance(value, str):
+                    record.__dict__[key] = scrub(value, self.secrets)
+            if record.exc_info and not record.exc_text:
+                # Formatters reuse exc_text: an exception's message can hold a URL with its key.
+                record.exc_text = scrub(_PLAIN.formatException(record.exc_info), self.secrets)
         return True
 
 
 SECRETS = SecretFilter()
+_PLAIN = logging.Formatter()
 
 
 MIN_SECRET_LENGTH = 6

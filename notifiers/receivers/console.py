@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
@@ -19,7 +19,7 @@ class ConsoleConfig(BaseModel):
 
     name: str
     type: Literal["console"] = "console"
-    template: str = "text.j2"
+    template: str = Field("text.j2", description="Template file of the text printed to standard output.")
 
 
 class ConsoleReceiver:

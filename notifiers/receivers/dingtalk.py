@@ -75,7 +75,7 @@ class DingTalkConfig(BaseModel):
         max_length=100,
         description="Custom keyword (自定义关键词) of the robot's security setting; put in every message.",
     )
-    msgtype: Literal["markdown", "text"] = "markdown"
+    msgtype: Literal["markdown", "text"] = Field("markdown", description="DingTalk message type.")
     markdown_template: str = Field("dingtalk.md.j2", description="Template file of the markdown text.")
     text_template: str = Field("dingtalk.text.j2", description="Template file of the text message.")
     title_template: str = Field(
@@ -88,7 +88,7 @@ class DingTalkConfig(BaseModel):
     mention_min_severity: Severity = Field(
         Severity.CRITICAL, description="Mentions go only with firing incidents at or above this severity."
     )
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per HTTP request.")
     rate_limits: tuple[RateLimit, ...] = Field(
         (RateLimit(messages=20, per_seconds=60),),
         description="20 messages a minute per robot; beyond it DingTalk throttles the robot for 10 minutes.",

@@ -76,8 +76,8 @@ class EmailConfig(BaseModel):
     ca_file: FilePath | None = Field(
         None, description="PEM bundle trusted for the relay's certificate; default the system's CAs."
     )
-    username: str | None = None
-    password: SecretStr | None = None
+    username: str | None = Field(None, description="SMTP AUTH user; unset, no authentication.")
+    password: SecretStr | None = Field(None, description="SMTP AUTH password, with username.")
     sender: Mailbox = Field(description="From: address, e.g. 'kube-herald <alerts@example.com>'.")
     to: tuple[Mailbox, ...] = Field(
         min_length=1, description="Recipients; all of them or none get each message."

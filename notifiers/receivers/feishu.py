@@ -138,8 +138,10 @@ class FeishuConfig(BaseModel):
     mention_all: bool = Field(
         False, description="Mention everyone on those incidents (the bot needs the right)."
     )
-    mention_min_severity: Severity = Severity.CRITICAL
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    mention_min_severity: Severity = Field(
+        Severity.CRITICAL, description="Mention only for firing incidents at or above this severity."
+    )
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per HTTP request.")
     rate_limits: tuple[RateLimit, ...] = Field(
         (RateLimit(messages=5, per_seconds=1), RateLimit(messages=100, per_seconds=60)),
         description="Feishu allows 5 messages a second and 100 a minute per bot.",

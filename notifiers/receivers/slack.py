@@ -68,7 +68,7 @@ class SlackConfig(BaseModel):
         description="Template of every text in the message, rendered once per `part` "
         "(header, fallback, body, seen); see the packaged file.",
     )
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per HTTP request.")
     rate_limits: tuple[RateLimit, ...] = Field(
         (RateLimit(messages=1, per_seconds=1),),
         description="Slack allows about one message per second per webhook (short bursts are "

@@ -74,7 +74,7 @@ class TeamsConfig(BaseModel):
         description="Template of every text in the card, rendered once per `part` "
         "(summary, title, body); see the packaged file.",
     )
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per HTTP request.")
     rate_limits: tuple[RateLimit, ...] = Field(
         (RateLimit(messages=4, per_seconds=1),),
         description="Teams throttles a webhook that sends more than four requests a second "

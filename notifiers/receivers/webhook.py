@@ -23,13 +23,15 @@ class WebhookConfig(BaseModel):
     name: str
     type: Literal["webhook"] = "webhook"
     url: SecretStr = Field(description="Target URL; treated as a secret (it often carries a token).")
-    method: Literal["POST", "PUT", "PATCH"] = "POST"
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    method: Literal["POST", "PUT", "PATCH"] = Field("POST", description="HTTP method of every delivery.")
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Extra request headers; their values are secrets (tokens)."
+    )
     body_template: str = Field("webhook.json.j2", description="Template file rendering the JSON body.")
     text_template: str = Field(
         "text.j2", description="Template of the human-readable text offered to the body."
     )
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per HTTP request.")
     rate_limits: tuple[RateLimit, ...] = Field(
         (), description="Limits of the target, e.g. [{messages: 1, per_seconds: 1}]; none by default."
     )

@@ -93,7 +93,7 @@ class WeComConfig(BaseModel):
     )
     markdown_template: str = Field("wecom.md.j2", description="Template file for msgtype markdown.")
     text_template: str = Field("wecom.text.j2", description="Template file for msgtype text.")
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per HTTP request.")
     rate_limits: tuple[RateLimit, ...] = Field(
         (RateLimit(messages=20, per_seconds=60),), description="WeCom allows 20 messages a minute per robot."
     )

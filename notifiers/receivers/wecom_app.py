@@ -60,7 +60,7 @@ class WeComAppConfig(BaseModel):
     api_url: str = Field("https://qyapi.weixin.qq.com/cgi-bin", description="API root (private deployments).")
     markdown_template: str = Field("wecom.md.j2", description="Template file for msgtype markdown.")
     text_template: str = Field("wecom.text.j2", description="Template file for msgtype text.")
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per HTTP request.")
     rate_limits: tuple[RateLimit, ...] = Field(
         (RateLimit(messages=30, per_seconds=60),),
         description="WeCom silently drops an application's 31st message a minute to one member.",

@@ -11,18 +11,17 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import yaml
 
-from schemas import Incident, IncidentStatus, NotifyLogEntry, SampleMessage, Severity, decode, encode
+from schemas import IncidentStatus, NotifyLogEntry, Severity, decode
+from tests.support.alerts import configure, delivered, publish, update, webhook
 from tests.support.broker import free_port
-from tests.support.kafka import Namespace, ensure_namespace_topics, produce, read_topic
+from tests.support.kafka import Namespace, read_topic
 from tests.support.processes import herald_command, herald_process
 from tests.support.vendors.wecom import ROBOT_PATH, Robot
 from tests.support.waiting import observe_for, wait_until
@@ -31,66 +30,6 @@ from tests.support.webhook_server import Reply, Request, webhook_server
 pytestmark = pytest.mark.integration
 
 ROBOT_KEY = "693a91f6-7f0e-4c8a-9a5e-5f3c2d1b0a99"
-
-
-def update(
-    index: int,
-    version: int = 1,
-    *,
-    status: IncidentStatus = IncidentStatus.FIRING,
-    namespace: str = "shop",
-    severity: Severity = Severity.WARNING,
-    inhibited_by: str | None = None,
-) -> Incident:
-    at = datetime.now(UTC)
-    labels = {"cluster": "prod", "namespace": namespace, "severity": severity.value, "category": "crash-loop"}
-    return Incident(
-        fingerprint=f"{index:016x}",
-        version=version,
-        status=status,
-        severity=severity,
-        category="crash-loop",
-        title=f"Crash loop in incident{index:03d}",
-        cluster="prod",
-        namespace=namespace,
-        workload=f"web{index}",
-        labels=labels,
-        occurrences=version,
-        first_seen=at,
-        last_seen=at,
-        samples=[
-            SampleMessage(reason="BackOff", message=f"back-off {index}", object=f"Pod/x/{index}", at=at)
-        ],
-        inhibited_by=inhibited_by,
-        emitted_at=at,
-    )
-
-
-def publish(namespace: Namespace, updates: list[Incident]) -> None:
-    produce(
-        namespace.bootstrap, namespace.topic("alerts"), [(u.fingerprint.encode(), encode(u)) for u in updates]
-    )
-
-
-def configure(namespace: Namespace, receivers: list[dict[str, Any]], **sections: Any) -> None:
-    config = yaml.safe_load(namespace.config_path.read_text())
-    config["receivers"] = receivers
-    config.update(sections)
-    namespace.config_path.write_text(yaml.safe_dump(config))
-    ensure_namespace_topics(namespace)
-
-
-def webhook(name: str, url: str) -> dict[str, Any]:
-    return {"name": name, "type": "webhook", "url": url}
-
-
-def delivered(bodies: list[bytes]) -> list[tuple[str, int]]:
-    """(fingerprint, version) of every incident in every accepted webhook body."""
-    out = []
-    for body in bodies:
-        for incident in orjson.loads(body)["incidents"]:
-            out.append((incident["fingerprint"], incident["version"]))
-    return out
 
 
 def notifier(

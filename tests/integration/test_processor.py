@@ -16,9 +16,11 @@ import pytest
 import yaml
 
 from schemas import CleanEvent, Incident, QuarantineRecord, RawEnvelope, decode, encode
+from tests.support.broker import free_port
 from tests.support.events import k8s_event
 from tests.support.kafka import Namespace, ensure_namespace_topics, produce, read_topic
 from tests.support.processes import herald_process
+from tests.support.scrape import metric, scrape
 from tests.support.waiting import observe_for, wait_until
 
 pytestmark = pytest.mark.integration
@@ -317,3 +319,55 @@ def test_seen_ids_are_forgotten_once_they_can_no_longer_repeat(namespace: Namesp
     first = {f"prod-a/uid-web-{i}/{10_000 + i}" for i in range(30)}
     assert first <= deleted, "the first ids expired"
     assert len(deleted) < len({r.key() for r in records}), "recent ids are kept"
+
+
+def test_metrics_count_exactly_what_went_in_and_json_logs_name_the_incident(
+    namespace: Namespace, tmp_path: Path
+) -> None:
+    port = free_port()
+    configure(namespace, metrics_port=port)
+    config = yaml.safe_load(namespace.config_path.read_text())
+    namespace.config_path.write_text(yaml.safe_dump({**config, "logging": {"format": "json"}}))
+    first, second, third = raw(0), raw(1), raw(2)
+    repeat = raw(1, producer="p2")  # an exact repeat of the second, from another replica
+    counts = {
+        "herald_processor_raw_messages_total": 5,
+        'herald_processor_clean_events_total{cluster="prod-a"}': 3,
+        'herald_processor_duplicates_total{cluster="prod-a"}': 1,
+        'herald_processor_quarantined_total{reason="not-json",stage="processor.validate"}': 1,
+        'herald_processor_latency_seconds_count{cluster="prod-a"}': 3,
+        'herald_processor_incident_updates_total{cluster="prod-a",status="firing"}': 1,
+    }
+
+    def scraped() -> dict[str, float]:
+        response = scrape(port, "/metrics")
+        return {name: metric(response.text, name) for name in counts} if response else {}
+
+    with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="processor"):
+        wait_until(
+            lambda: (r := scrape(port, "/readyz")) is not None and r.status_code == 200,
+            timeout=120,
+            what="the worker to have partitions (/readyz)",
+        )
+        produce(namespace.bootstrap, namespace.topic("events.raw"), [first, second, repeat, third])
+        produce(namespace.bootstrap, namespace.topic("events.raw"), [(b"junk", b"not json")])
+        wait_until(lambda: scraped() == counts, timeout=90, what=f"exactly {counts}")
+        lag = f'herald_processor_consumer_lag{{partition="0",topic="{namespace.topic("events.raw")}"}}'
+        wait_until(
+            lambda: (r := scrape(port, "/metrics")) is not None and lag in r.text,
+            timeout=60,
+            what="the raw topic's lag reported",
+        )
+        observe_for(3)
+        final = scraped()
+        health = scrape(port, "/healthz")
+    assert final == counts, "nothing counted twice"
+    assert health is not None
+    assert health.status_code == 200
+
+    lines = [orjson.loads(text) for text in (tmp_path / "processor.log").read_text().splitlines() if text]
+    assert all({"ts", "level", "logger", "msg"} <= set(entry) for entry in lines), "every line is JSON"
+    (update,) = incidents(namespace, expected=1)
+    emitted = [entry for entry in lines if entry.get("incident") == update.fingerprint]
+    assert emitted
+    assert emitted[0]["cluster"] == "prod-a"

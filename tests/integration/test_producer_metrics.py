@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.broker import free_port
@@ -12,23 +11,10 @@ from tests.support.fake_apiserver import FakeApiServer, make_event
 from tests.support.kafka import Namespace, ensure_namespace_topics
 from tests.support.processes import herald_process
 from tests.support.producer import configure_producer, kubeconfig_entry
+from tests.support.scrape import metric, scrape
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def scrape(port: int, path: str) -> httpx.Response | None:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
-    except httpx.TransportError:
-        return None
-
-
-def metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_metrics_count_what_was_published_per_cluster(namespace: Namespace, tmp_path: Path) -> None:

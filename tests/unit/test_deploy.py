@@ -328,6 +328,14 @@ def test_producer_probes_and_metrics_use_the_configured_port(tmp_path: Path) -> 
     assert pod_annotations("producer")["prometheus.io/port"] == str(config.producer.metrics_port)
 
 
+def test_processor_probes_and_metrics_use_the_configured_port(tmp_path: Path) -> None:
+    config = herald_config(tmp_path=tmp_path)
+    assert config.processor.metrics_port
+    pod, container = container_of("processor")
+    assert_probes_and_port(pod, container, config.processor.metrics_port)
+    assert pod_annotations("processor")["prometheus.io/port"] == str(config.processor.metrics_port)
+
+
 def test_notifier_probes_service_and_metrics_use_the_configured_port(tmp_path: Path) -> None:
     config = herald_config(tmp_path=tmp_path)
     pod, container = container_of("notifier")
@@ -388,8 +396,7 @@ def test_processor_keeps_rocksdb_on_its_claim_and_has_time_to_commit(tmp_path: P
     assert mounts[str(config.processor.data_dir)] in claims
     assert 2 <= spec["replicas"] <= config.kafka.partitions
     assert pod["terminationGracePeriodSeconds"] >= 60  # well past Faust's 15 s session timeout
-    assert config.processor.web_port is None
-    assert "ports" not in container
+    assert config.processor.web_port is None  # Faust's web server stays off; metrics_port serves
     service = one("Service", spec["serviceName"])
     assert service["spec"]["clusterIP"] == "None"
 

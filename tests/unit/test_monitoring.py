@@ -16,12 +16,13 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 import notifiers.metrics
+import processors.metrics
 import producer.metrics
 
 MONITORING = Path(__file__).parents[2] / "deploy" / "monitoring"
 DASHBOARD = MONITORING / "grafana-dashboard.json"
 RULES = MONITORING / "prometheus-rules.yaml"
-METRIC_MODULES = (producer.metrics, notifiers.metrics)
+METRIC_MODULES = (producer.metrics, processors.metrics, notifiers.metrics)
 """Importing them registers their metrics in the registry /metrics serves."""
 
 SCRAPE_LABELS = frozenset({"job", "instance"})
@@ -89,9 +90,7 @@ def test_the_registry_holds_the_pipeline_metrics() -> None:
     assert "herald_producer_events_observed_total" in SERIES
     assert "herald_notifier_delivery_latency_seconds_bucket" in SERIES
     assert SERIES["herald_notifier_consumer_lag"].labels == {"receiver", "partition"}
-    assert not [name for name in SERIES if name.startswith("herald_processor")], (
-        "the processors export metrics now: add them to the dashboard and the rules"
-    )
+    assert SERIES["herald_processor_consumer_lag"].labels == {"topic", "partition"}
 
 
 # --- a small PromQL reader ----------------------------------------------------------------
@@ -390,6 +389,8 @@ def test_the_rules_cover_the_pipeline() -> None:
         "up",
         "herald_producer_last_event_timestamp_seconds",
         "herald_producer_events_failed_total",
+        "herald_processor_consumer_lag",
+        "herald_processor_quarantined_total",
         "herald_notifier_consumer_lag",
         "herald_notifier_dead_letters_total",
         "herald_notifier_retries_total",
