@@ -2,7 +2,11 @@
 RocksDB tables) against a plain confluent-kafka consume-and-produce passthrough of the same
 messages, measured in the same run, both pinned to one core.
 
-    python -m bench.processor_bench [--events 20000]
+    python -m bench.processor_bench [--events 20000] [--workers 1]
+
+With ``--workers 2`` the workers share the machine's cores (no pinning): the scaling figure.
+Each worker's peak RSS (VmHWM) is read before it stops: with ``--events 1000000`` that is
+the memory at a million distinct occurrences in the dedup table.
 """
 
 from __future__ import annotations
@@ -66,6 +70,14 @@ def count_until(bootstrap: str, topic: str, expected: int, timeout: float) -> fl
     raise TimeoutError(f"{topic} did not reach {expected} within {timeout}s")
 
 
+def peak_rss(pid: int) -> int:
+    """The process's peak resident set so far, in KiB (Linux VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for {pid}")
+
+
 def passthrough(bootstrap: str, source: str, target: str, count: int) -> float:
     consumer = Consumer(
         {
@@ -99,6 +111,7 @@ def passthrough(bootstrap: str, source: str, target: str, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     core = pin_to_one_core()
     bootstrap = os.environ.get("HERALD_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
@@ -122,30 +135,40 @@ def main() -> None:
             }
         )
     )
-    # The worker inherits this process's single-core affinity.
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "herald", "-c", str(config), "--log-level", "WARNING", "processor"],
-        stdout=(work / "worker.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    # One worker inherits this process's single-core affinity; several share every core.
+    every_core = os.sched_getaffinity(0) if args.workers == 1 else set(range(os.cpu_count() or 1))
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "herald", "-c", str(config), "--log-level", "WARNING", "processor"],
+            stdout=(work / f"worker-{index}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for index in range(args.workers)
+    ]
+    for worker in workers:  # set at once, before the worker starts its client threads
+        os.sched_setaffinity(worker.pid, every_core)
     try:
         count_until(bootstrap, kafka.topics.clean, 1, timeout=300)  # started, assigned, warm
         produce(bootstrap, kafka.topics.raw, messages)
-        herald = count_until(bootstrap, kafka.topics.clean, len(messages) + 1, timeout=1800)
+        herald = count_until(bootstrap, kafka.topics.clean, len(messages) + 1, timeout=7200)
+        peak_rss_mb = [peak_rss(worker.pid) / 1024 for worker in workers]
     finally:
-        worker.terminate()
-        worker.wait(60)
+        for worker in workers:
+            worker.terminate()
+            worker.wait(60)
     baseline = passthrough(bootstrap, kafka.topics.raw, f"{prefix}pass.events.raw", len(messages) + 1)
     report(
-        "processor",
+        "processor" if args.workers == 1 else f"processor-{args.workers}-workers",
         [
             Measurement("plain consume-produce passthrough", len(messages), [baseline]),
-            Measurement("herald processor (rocksdb)", len(messages), [herald]),
+            Measurement(f"herald processor (rocksdb, {args.workers} worker(s))", len(messages), [herald]),
         ],
         baseline="plain consume-produce passthrough",
         extra={
             "events": len(messages),
-            "core": core,
+            "workers": args.workers,
+            "peak_rss_mb": [round(mb) for mb in peak_rss_mb],
+            "core": core if args.workers == 1 else "all",
             "note": "steady state: from a warm, assigned worker until the last clean event",
         },
     )
