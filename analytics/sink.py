@@ -19,14 +19,14 @@ from collections.abc import Callable
 from types import FrameType
 
 import psycopg
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from analytics import metrics
 from analytics.store import REFUSED, EventStore
 from analytics.table import Row, row_of
 from runtime.config import HeraldConfig
 from runtime.http import serve_health
-from runtime.kafka import client_config, ensure_topics
+from runtime.kafka import acknowledged_producer, committing_consumer, ensure_topics
 from schemas import CleanEvent, QuarantineRecord, SchemaError, decode, encode
 
 log = logging.getLogger(__name__)
@@ -61,22 +61,10 @@ class AnalyticsSink:
         """Kept from the rebalance callbacks: asking the consumer from the HTTP thread would
         wait for the polling thread to let go of it."""
         self.group_id = self._settings.consumer_group(config.kafka.topic_prefix)
-        self._consumer = Consumer(
-            client_config(
-                config.kafka,
-                **{
-                    "group.id": self.group_id,
-                    "client.id": "herald-analytics",
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "partition.assignment.strategy": "cooperative-sticky",
-                    "isolation.level": "read_committed",
-                },
-            )
+        self._consumer = committing_consumer(
+            config.kafka, group_id=self.group_id, client_id="herald-analytics"
         )
-        self._producer = Producer(
-            client_config(config.kafka, **{"enable.idempotence": True, "acks": "all", "linger.ms": 0})
-        )
+        self._producer = acknowledged_producer(config.kafka)
 
     def stop(self) -> None:
         self._stop.set()

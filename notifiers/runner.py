@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from pydantic import BaseModel
 
 from notifiers.board import DUE, SUPERSEDED, Board
@@ -41,7 +41,7 @@ from notifiers.sinks import KUBE_EVENTER, KubeEventerEntry
 from notifiers.state import NotificationLog, SilenceBook, log_key
 from notifiers.templating import Renderer
 from runtime.config import ConfigError, ConfigIssue, HeraldConfig, ReceiverEntry
-from runtime.kafka import CompactedTopicReader, client_config, ensure_topics
+from runtime.kafka import CompactedTopicReader, acknowledged_producer, committing_consumer, ensure_topics
 from schemas import (
     DeadLetter,
     Incident,
@@ -177,22 +177,10 @@ class Notifier:
         self._lag_checked = 0.0
         self.stats = RunStats()
         self.group_id = f"{config.kafka.topic_prefix}notifier.{receiver.name}"
-        self._consumer = Consumer(
-            client_config(
-                config.kafka,
-                **{
-                    "group.id": self.group_id,
-                    "client.id": f"herald-notifier-{receiver.name}",
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "partition.assignment.strategy": "cooperative-sticky",
-                    "isolation.level": "read_committed",
-                },
-            )
+        self._consumer = committing_consumer(
+            config.kafka, group_id=self.group_id, client_id=f"herald-notifier-{receiver.name}"
         )
-        self._producer = Producer(
-            client_config(config.kafka, **{"enable.idempotence": True, "acks": "all", "linger.ms": 0})
-        )
+        self._producer = acknowledged_producer(config.kafka)
 
     @property
     def silences(self) -> SilenceBook:

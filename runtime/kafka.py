@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, unlisted in stubs
     AdminClient,
     ConfigResource,
@@ -35,6 +35,31 @@ def client_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
         [s.get_secret_value() for s in (settings.sasl_password, settings.ssl_key_password) if s is not None]
     )
     return {**settings.librdkafka(), "logger": RDKAFKA_LOG, **overrides}
+
+
+def committing_consumer(settings: KafkaSettings, *, group_id: str, client_id: str) -> Consumer:
+    """A group member that commits only what its owner has finished with: no auto-commit,
+    committed reads only, and cooperative rebalances so a joining instance does not stop
+    the others."""
+    return Consumer(
+        client_config(
+            settings,
+            **{
+                "group.id": group_id,
+                "client.id": client_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "partition.assignment.strategy": "cooperative-sticky",
+                "isolation.level": "read_committed",
+            },
+        )
+    )
+
+
+def acknowledged_producer(settings: KafkaSettings) -> Producer:
+    """An idempotent producer whose every message waits for all in-sync replicas, sent at once:
+    for records that must be durable before the input that caused them is committed."""
+    return Producer(client_config(settings, **{"enable.idempotence": True, "acks": "all", "linger.ms": 0}))
 
 
 def topic_config(spec: TopicSpec) -> dict[str, str]:

@@ -25,6 +25,8 @@ from tests.support.broker import free_port
 from tests.support.kafka import Namespace, ensure_namespace_topics, produce, read_topic
 from tests.support.postgres import PostgresServer, postgres_fixture  # noqa: F401 (the fixture)
 from tests.support.processes import herald_process
+from tests.support.scrape import metric
+from tests.support.scrape import scrape as get
 from tests.support.waiting import observe_for, wait_until
 
 pytestmark = pytest.mark.integration
@@ -84,17 +86,6 @@ def rows(postgres: PostgresServer, database: str) -> list[str]:
         if connection.execute("SELECT to_regclass('herald_events')").fetchone() == (None,):
             return []
         return [r[0] for r in connection.execute("SELECT occurrence_id FROM herald_events")]
-
-
-def get(port: int, path: str) -> httpx.Response | None:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
-    except httpx.TransportError:
-        return None
-
-
-def metric(text: str, name: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
 def quarantined(namespace: Namespace, expected: int) -> list[QuarantineRecord]:
