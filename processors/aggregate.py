@@ -18,6 +18,7 @@ new updates from replays.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -213,6 +214,19 @@ def next_action(
     ):
         return "repeat"
     return None
+
+
+def wake_at(state: IncidentState, timing: Timing) -> float:
+    """The earliest time at which :func:`next_action` returns a timed action for ``state``
+    (an inhibited incident can also change whenever its source resolves)."""
+    if state.status == IncidentStatus.RESOLVED.value:
+        return state.resolved_at + timing.retention_after_resolve if state.resolved_at else math.inf
+    resolve_at = state.last_occurrence_at + timing.resolve_timeout
+    if state.dirty:
+        return min(resolve_at, state.due_at)
+    if state.last_emitted_at is not None:
+        return min(resolve_at, state.last_emitted_at + timing.repeat_interval)
+    return resolve_at
 
 
 def tick(

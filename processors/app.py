@@ -39,6 +39,7 @@ from processors.aggregate import (
     tick,
 )
 from processors.credentials import broker_credentials
+from processors.due import DueIndex
 from processors.expiry import ExpiryQueue
 from processors.inhibit import Inhibitor, inhibitor_feed
 from processors.metrics import (
@@ -116,11 +117,13 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     bucket_seconds = settings.dedup_ttl_seconds / 2
     seen = app.Table("seen", default=None, partitions=kafka.partitions, key_type=str, value_type=bytes)
     expiry = ExpiryQueue()
+    due = DueIndex(timing)
 
-    async def forget_expired_ids(*_args: Any, **_kwargs: Any) -> None:
+    async def rebuild_indexes(*_args: Any, **_kwargs: Any) -> None:
         expiry.reset()
+        due.reset()
 
-    app.on_partitions_revoked.connect(forget_expired_ids)
+    app.on_partitions_revoked.connect(rebuild_indexes)
 
     def expire_seen(partition: int, bucket: int) -> None:
         """Delete ids of this partition that can no longer repeat (not seen in this bucket or the last)."""
@@ -218,8 +221,10 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             state, update = tick(state, now=now, timing=timing, inhibitor_of=inhibitor.inhibitor_of)
             if state is None:
                 incidents.pop(key, None)
+                due.forget(key)
             else:
                 incidents[key] = state.to_bytes()
+                due.track(key, state)
             if update is None:
                 continue
             await alerts_topic.send(key=key, value=encode(update))
@@ -251,10 +256,18 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
 
     @app.timer(interval=settings.tick_seconds)  # type: ignore[untyped-decorator]
     async def nominate_due_incidents() -> None:
+        if app.rebalancing:
+            return  # the table is being restored: the index is rebuilt once it is whole
+        if not due.loaded:
+            due.load((key, IncidentState.from_bytes(stored)) for key, stored in incidents.items() if stored)
         now = time.time()
-        for key, stored in list(incidents.items()):
-            state = IncidentState.from_bytes(stored) if stored else None
-            if state and is_due(state, now=now, timing=timing, inhibitor_of=inhibitor.inhibitor_of):
+        for key in due.candidates(now):
+            stored = incidents.get(key)
+            if not stored:
+                due.forget(key)  # its partition moved to another worker
+                continue
+            state = IncidentState.from_bytes(stored)
+            if is_due(state, now=now, timing=timing, inhibitor_of=inhibitor.inhibitor_of):
                 await grouped.send(key=key, value=encode(GroupInput(tick_at=now)))
 
     return app
