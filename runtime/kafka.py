@@ -10,7 +10,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, unlisted in stubs
     AdminClient,
     ConfigResource,
@@ -89,12 +97,29 @@ class TopicMismatch:
     expected: str
 
 
+def cluster_topics(settings: KafkaSettings, timeout: float) -> tuple[AdminClient, dict[str, Any]]:
+    """An admin client and the cluster's topic metadata.
+
+    When the metadata cannot be fetched, librdkafka says only "broker transport failure";
+    the reason (a refused password, a TLS error) reaches the error callback, so it is added
+    to the message: the user sees why, not only that.
+    """
+    causes: list[KafkaError] = []
+    admin = AdminClient(client_config(settings, error_cb=causes.append))
+    try:
+        return admin, admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        admin.poll(1.0)  # serve the error callbacks queued while it tried
+        telling = [c for c in causes if c.code() != KafkaError._TRANSPORT] or causes
+        cause = f" (because: {telling[-1].str()})" if telling else ""
+        raise KafkaException(f"{exc.args[0]}{cause}") from None
+
+
 def describe_topics(
     settings: KafkaSettings, names: Iterable[str], *, timeout: float = 30.0
 ) -> dict[str, TopicState]:
     """Partition count and :data:`VERIFIED_CONFIGS` of those of ``names`` that exist."""
-    admin = AdminClient(client_config(settings))
-    metadata = admin.list_topics(timeout=timeout).topics
+    admin, metadata = cluster_topics(settings, timeout)
     present = [name for name in names if name in metadata and metadata[name].error is None]
     if not present:
         return {}
@@ -135,8 +160,8 @@ def ensure_topics(
     Idempotent: an existing topic is left as it is, even if it differs (see ``herald topics verify``).
     """
     wanted = set(suffixes) if suffixes is not None else None
-    admin = AdminClient(client_config(settings))
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    admin, topics = cluster_topics(settings, timeout)
+    existing = set(topics)
     new = [
         NewTopic(
             name,
@@ -164,6 +189,17 @@ def ensure_topics(
 TOPIC_READY_SECONDS = 60.0
 RecordHandler = Callable[[bytes, bytes | None], None]
 """Called with each record's key and value (None = tombstone), in offset order per partition."""
+
+
+NOT_YET_LEADER = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._TIMED_OUT,
+    }
+)
+"""Refusals a partition created a moment ago may answer with before it is served."""
 
 
 class CompactedTopicReader:
@@ -253,12 +289,30 @@ class CompactedTopicReader:
             return {}
         remaining: dict[int, int] = {}
         for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(self._topic, partition), timeout=30)
+            low, high = self._watermarks(consumer, partition)
             if high > low:
                 remaining[partition] = high
         consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in partitions])
         self._note_progress(consumer, remaining)
         return remaining
+
+    def _watermarks(self, consumer: Consumer, partition: int) -> tuple[int, int]:
+        """A just-created partition can have a leader in the metadata before that broker
+        answers as its leader: retry the transient refusals until the topic is ready."""
+        deadline = time.monotonic() + TOPIC_READY_SECONDS
+        while True:
+            try:
+                low, high = consumer.get_watermark_offsets(TopicPartition(self._topic, partition), timeout=30)
+                return int(low), int(high)
+            except KafkaException as exc:
+                error = exc.args[0]
+                transient = isinstance(error, KafkaError) and (
+                    error.retriable() or error.code() in NOT_YET_LEADER
+                )
+                if not transient or time.monotonic() > deadline or self._stop.is_set():
+                    raise
+                log.info("%s[%d]: %s; retrying", self._topic, partition, error.str())
+                time.sleep(0.2)
 
     def _partitions(self, consumer: Consumer) -> list[int]:
         """The topic's partitions once every one has a leader: a topic created a moment ago

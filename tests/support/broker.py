@@ -24,10 +24,18 @@ class PrivateBroker:
     home: Path
     port: int
     controller_port: int
+    sasl_port: int | None = None
+    sasl_password: str | None = None
+    """With both set, the broker also listens with SASL_PLAINTEXT (PLAIN) for user ``herald``."""
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        assert self.sasl_port is not None, "started without a SASL listener"
+        return f"127.0.0.1:{self.sasl_port}"
 
     def _run(self, command: str) -> None:
         env = {
@@ -36,6 +44,11 @@ class PrivateBroker:
             "HERALD_KAFKA_PORT": str(self.port),
             "HERALD_KAFKA_CONTROLLER_PORT": str(self.controller_port),
         }
+        if self.sasl_port is not None and self.sasl_password is not None:
+            env |= {
+                "HERALD_KAFKA_SASL_PORT": str(self.sasl_port),
+                "HERALD_KAFKA_SASL_PASSWORD": self.sasl_password,
+            }
         subprocess.run([str(KAFKA_LOCAL), command], env=env, check=True, capture_output=True, timeout=180)
 
     def start(self) -> None:
@@ -46,8 +59,9 @@ class PrivateBroker:
 
 
 @contextmanager
-def private_broker(home: Path) -> Iterator[PrivateBroker]:
-    broker = PrivateBroker(home, free_port(), free_port())
+def private_broker(home: Path, *, sasl_password: str | None = None) -> Iterator[PrivateBroker]:
+    sasl_port = free_port() if sasl_password else None
+    broker = PrivateBroker(home, free_port(), free_port(), sasl_port, sasl_password)
     broker.start()
     try:
         yield broker
