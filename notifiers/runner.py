@@ -168,6 +168,9 @@ class Notifier:
         self._log = NotificationLog()
         self._silences = SilenceBook()
         self.board = Board()
+        self._owned: set[tuple[str, int]] = set()
+        """Kept from the (incremental) rebalance callbacks for /readyz: asking the consumer from
+        the HTTP thread waits for the polling thread to let go of it, seconds at a time."""
         self._readers = [
             CompactedTopicReader(config.kafka, self._topics.notify_log, self._log.on_record),
             CompactedTopicReader(config.kafka, self._topics.silences, self._silences.on_record),
@@ -190,7 +193,7 @@ class Notifier:
         """Ready once the shared state is read and the group has given us partitions."""
         if not self._ready.is_set():
             return False, "reading the notification log and silences"
-        if not self._consumer.assignment():
+        if not self._owned:
             return False, "no partitions assigned"
         return True, ""
 
@@ -396,8 +399,10 @@ class Notifier:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.stats.revoked.update((tp.topic, tp.partition) for tp in partitions)
+        self._owned.difference_update((tp.topic, tp.partition) for tp in partitions)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._owned.update((tp.topic, tp.partition) for tp in partitions)
         log.info("%s: assigned %s", self._receiver.name, [tp.partition for tp in partitions])
 
     def _commit(self, batch: Batch) -> None:
