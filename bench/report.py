@@ -209,7 +209,11 @@ def plot(table: list[Row]) -> None:
     axes.barh(names, ratios, color=colours)
     axes.axvline(1.0, color="#555", linestyle="--", linewidth=1)
     axes.set_xscale("log")
-    axes.set_xlabel("herald / baseline measured in the same run (log; red: target missed)")
+    axes.set_xlabel(
+        "herald / baseline in the same run (log scale; rates: higher is better, latency p99: lower is better;"
+        " red: target missed)",
+        fontsize=8,
+    )
     axes.invert_yaxis()
     for y, ratio in enumerate(ratios):
         axes.text(ratio, y, f" x{ratio:.2f}", va="center", fontsize=8)
