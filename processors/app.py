@@ -28,6 +28,7 @@ from typing import Any
 import faust
 import orjson
 
+from processors import diagnostics
 from processors.aggregate import (
     GROUP_LABELS,
     IncidentState,
@@ -249,15 +250,31 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     async def start_inhibitor_feed() -> None:
         inhibitors_reader.start()
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def explain_on_sigusr1() -> None:
+        diagnostics.install(app)
+
     async def stop_inhibitor_feed(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
         inhibitors_reader.stop()
 
     app.on_before_shutdown.connect(stop_inhibitor_feed)
 
+    held: dict[str, float] = {}  # while the timer waits out a rebalance: since, last said
+
     @app.timer(interval=settings.tick_seconds)  # type: ignore[untyped-decorator]
     async def nominate_due_incidents() -> None:
         if app.rebalancing:
-            return  # the table is being restored: the index is rebuilt once it is whole
+            # The table is being restored: the index is rebuilt once it is whole. A rebalance
+            # that never ends would hold every due update back, so that is said once a minute.
+            now = time.monotonic()
+            held.setdefault("since", now)
+            if now - held.setdefault("said", now) >= 60:
+                log.warning(
+                    "due updates held for %.0f s: the worker is still rebalancing", now - held["since"]
+                )
+                held["said"] = now
+            return
+        held.clear()
         if not due.loaded:
             due.load((key, IncidentState.from_bytes(stored)) for key, stored in incidents.items() if stored)
         now = time.time()

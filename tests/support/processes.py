@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,9 @@ def herald_command(config: Path, *args: str) -> list[str]:
 def herald_process(config: Path, *args: str, log_dir: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``herald ARGS`` and stop it (SIGTERM, then SIGKILL) when the block ends.
 
-    The log is printed on teardown when the test failed, so a red CI run explains itself.
+    The log's tail is printed on teardown (pytest shows it for a failed test) and, when the
+    block raises, attached to the exception as a note: CI keeps only part of a long report,
+    and the traceback is the part it keeps, so a red run explains itself there.
     """
     log_path = log_dir / f"{name}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -30,12 +33,32 @@ def herald_process(config: Path, *args: str, log_dir: Path, name: str) -> Iterat
         )
         try:
             yield process
+        except BaseException as failure:
+            failure.add_note(explain(process, log_path, name, processor="processor" in args))
+            raise
         finally:
             exited_early = process.poll()
             stop(process)
     if exited_early is not None and exited_early not in (0, -9, 137):
         sys.stderr.write(f"\n{name} exited on its own with {exited_early}\n")
     sys.stderr.write(f"\n--- {name} log (tail) ---\n{tail(log_path)}\n")
+
+
+DUMP_HEADER = "worker state (SIGUSR1):"
+
+
+def explain(process: subprocess.Popen[bytes], log_path: Path, name: str, *, processor: bool) -> str:
+    """The log's last lines and, from a live processor, its state dump (see processors/diagnostics)."""
+    if processor and process.poll() is None:
+        process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while DUMP_HEADER not in log_path.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    text = log_path.read_text(errors="replace")
+    before, header, dump = text.partition(DUMP_HEADER)
+    lines = "\n".join(before.splitlines()[-20:])
+    state = "\n".join((header + dump).splitlines()[:60])
+    return f"--- {name} log (last lines) ---\n{lines}\n{state}".rstrip()
 
 
 def stop(process: subprocess.Popen[bytes], *, timeout: float = 30.0) -> None:
