@@ -2,11 +2,13 @@
 RocksDB tables) against a plain confluent-kafka consume-and-produce passthrough of the same
 messages, measured in the same run, both pinned to one core.
 
-    python -m bench.processor_bench [--events 20000] [--workers 1]
+    python -m bench.processor_bench [--events 20000] [--workers 1] [--profile-seconds 20]
 
 With ``--workers 2`` the workers share the machine's cores (no pinning): the scaling figure.
 Each worker's peak RSS (VmHWM) is read before it stops: with ``--events 1000000`` that is
-the memory at a million distinct occurrences in the dedup table.
+the memory at a million distinct occurrences in the dedup table. With one worker, py-spy
+samples it for the first ``--profile-seconds`` of the run (0: off) and the report shows which
+layer the time goes to (bench/profile.py).
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ from pathlib import Path
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bench.common import Measurement, pin_to_one_core, report
+from bench import profile
+from bench.common import RESULTS, Measurement, pin_to_one_core, report
 from producer.simulate import simulate, to_envelope
 from runtime.config import KafkaSettings
 from runtime.kafka import ensure_topics
+
+PROFILE_RAW = RESULTS / "processor-profile.txt"
+PROFILE_RATE = 100
 
 
 def stream(count: int) -> list[tuple[bytes, bytes]]:
@@ -112,6 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--profile-seconds", type=float, default=20.0)
     args = parser.parse_args()
     core = pin_to_one_core()
     bootstrap = os.environ.get("HERALD_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
@@ -149,9 +156,15 @@ def main() -> None:
         os.sched_setaffinity(worker.pid, every_core)
     try:
         count_until(bootstrap, kafka.topics.clean, 1, timeout=300)  # started, assigned, warm
+        spy = None
+        if args.workers == 1 and args.profile_seconds > 0:
+            RESULTS.mkdir(exist_ok=True)
+            spy = profile.record(workers[0].pid, args.profile_seconds, PROFILE_RAW, rate=PROFILE_RATE)
         produce(bootstrap, kafka.topics.raw, messages)
         herald = count_until(bootstrap, kafka.topics.clean, len(messages) + 1, timeout=7200)
         peak_rss_mb = [peak_rss(worker.pid) / 1024 for worker in workers]
+        if spy is not None:
+            spy.wait(args.profile_seconds + 60)
     finally:
         for worker in workers:
             worker.terminate()
@@ -170,6 +183,11 @@ def main() -> None:
             "peak_rss_mb": [round(mb) for mb in peak_rss_mb],
             "core": core if args.workers == 1 else "all",
             "note": "steady state: from a warm, assigned worker until the last clean event",
+            **(
+                {"profile": profile.summarize(PROFILE_RAW, seconds=args.profile_seconds, rate=PROFILE_RATE)}
+                if spy is not None and PROFILE_RAW.exists()
+                else {}
+            ),
         },
     )
 

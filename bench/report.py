@@ -193,11 +193,32 @@ def render(table: list[Row]) -> str:
         lines.append(
             f"| {row.figure} | {row.herald} | {row.baseline} | {ratio} | {row.target} | {mark(row.met)} |"
         )
-    lines += ["", "![ratios to baseline](img/benchmarks.png)", "", "## Method", ""]
+    lines += ["", "![ratios to baseline](img/benchmarks.png)", ""]
+    lines += processor_profile()
+    lines += ["## Method", ""]
     for module in ("producer_bench", "processor_bench", "notifier_bench", "pipeline_bench"):
         doc = importlib.import_module(f"bench.{module}").__doc__
         lines += [f"### bench/{module}.py", "", (doc or "").strip(), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def processor_profile() -> list[str]:
+    """Where the one-worker processor run spent its CPU, by layer (bench/profile.py)."""
+    data = load("processor")
+    found = data.get("profile") if data else None
+    if not found or not found["layers"]:
+        return []
+    lines = [
+        "## Where the processor's time goes",
+        "",
+        f"py-spy, {found['samples']:,} samples of the one-worker run (busy {found['busy']:.0%} of the"
+        " sampled time), each attributed to the innermost frame of a known layer:",
+        "",
+        "| layer | share of CPU samples |",
+        "|---|---:|",
+    ]
+    lines += [f"| {layer} | {share:.0%} |" for layer, share in found["layers"].items()]
+    return [*lines, ""]
 
 
 def plot(table: list[Row]) -> None:
