@@ -42,6 +42,7 @@ from processors.aggregate import (
 from processors.credentials import broker_credentials
 from processors.due import DueIndex
 from processors.expiry import ExpiryQueue
+from processors.gaps import OffsetGaps, Record
 from processors.inhibit import Inhibitor, inhibitor_feed
 from processors.metrics import (
     CLEAN_PUBLISHED,
@@ -51,6 +52,7 @@ from processors.metrics import (
     LATENCY,
     QUARANTINED,
     RAW_CONSUMED,
+    READ_BACK,
     SEEN_EXPIRED,
 )
 from processors.pipeline import Processed, validate_and_classify
@@ -120,9 +122,14 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     expiry = ExpiryQueue()
     due = DueIndex(timing)
 
+    raw_gaps = OffsetGaps(kafka, topics.raw)
+    grouped_gaps = OffsetGaps(kafka, topics.grouped)
+
     async def rebuild_indexes(*_args: Any, **_kwargs: Any) -> None:
         expiry.reset()
         due.reset()
+        raw_gaps.reset()
+        grouped_gaps.reset()
 
     app.on_partitions_revoked.connect(rebuild_indexes)
 
@@ -143,7 +150,24 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         "incidents", default=None, partitions=kafka.partitions, key_type=bytes, value_type=bytes
     )
 
-    async def quarantine(message: Any, stage: str, reason: str, error: str) -> None:
+    async def without_gaps(gaps: OffsetGaps, message: Any) -> list[Record]:
+        """This message, preceded by any the stream skipped before it (see processors.gaps)."""
+        record = Record(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            timestamp=message.timestamp,
+        )
+        missing = gaps.skipped_before(record.partition, record.offset)
+        if not missing:
+            return [record]
+        earlier = await gaps.read_back(record.partition, missing)
+        READ_BACK.labels(record.topic).inc(len(earlier))
+        return [*earlier, record]
+
+    async def quarantine(message: Record, stage: str, reason: str, error: str) -> None:
         QUARANTINED.labels(stage, reason).inc()
         log.warning(
             "quarantined %s[%d]@%d: %s: %s",
@@ -168,83 +192,92 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     @app.agent(raw, name="classify")
     async def classify_agent(stream: Any) -> None:
         async for event in stream.events():
-            message = event.message
-            RAW_CONSUMED.inc()
-            outcome = validate_and_classify(message.value)
-            if not isinstance(outcome, Processed):
-                await quarantine(message, "processor.validate", outcome.reason, outcome.error)
-                continue
-            clean, dropped = apply_rules(outcome.clean, rules)
-            bucket = int(time.time() // bucket_seconds)
-            here = [bucket, message.partition, message.offset]
-            stored = seen.get(clean.occurrence_id)
-            remembered = orjson.loads(stored) if stored else None
-            if remembered is not None and bucket - remembered[0] <= 1 and remembered[1:] != here[1:]:
-                DUPLICATES.labels(clean.cluster).inc()
-                continue  # an exact repeat: a relist or a second producer replica
-            # (The same partition and offset is this worker's own replay after a crash: its
-            # outputs may not have been written, so it is processed again; aggregation
-            # recognises what it already counted by the raw offset.)
-            seen[clean.occurrence_id] = orjson.dumps(here)
-            expiry.add(message.partition, bucket, clean.occurrence_id)
-            expire_seen(message.partition, bucket)
-            await clean_topic.send(key=message.key, value=encode(clean))
-            CLEAN_PUBLISHED.labels(clean.cluster).inc()
-            LATENCY.labels(clean.cluster).observe(max(0.0, time.time() - message.timestamp))
-            if not dropped and clean.severity.rank >= min_rank:
-                key = fingerprint(labels_of(clean), group_by).encode()
-                item = GroupInput(
-                    clean=clean, source_partition=message.partition, source_offset=message.offset
-                )
-                await grouped.send(key=key, value=encode(item))
+            for record in await without_gaps(raw_gaps, event.message):
+                await classify(record)
+
+    async def classify(message: Record) -> None:
+        RAW_CONSUMED.inc()
+        outcome = validate_and_classify(message.value)
+        if not isinstance(outcome, Processed):
+            await quarantine(message, "processor.validate", outcome.reason, outcome.error)
+            return
+        clean, dropped = apply_rules(outcome.clean, rules)
+        bucket = int(time.time() // bucket_seconds)
+        here = [bucket, message.partition, message.offset]
+        stored = seen.get(clean.occurrence_id)
+        remembered = orjson.loads(stored) if stored else None
+        if remembered is not None and bucket - remembered[0] <= 1 and remembered[1:] != here[1:]:
+            DUPLICATES.labels(clean.cluster).inc()
+            return  # an exact repeat: a relist or a second producer replica
+        # (The same partition and offset is this worker's own replay after a crash: its
+        # outputs may not have been written, so it is processed again; aggregation
+        # recognises what it already counted by the raw offset.)
+        seen[clean.occurrence_id] = orjson.dumps(here)
+        expiry.add(message.partition, bucket, clean.occurrence_id)
+        expire_seen(message.partition, bucket)
+        await clean_topic.send(key=message.key, value=encode(clean))
+        CLEAN_PUBLISHED.labels(clean.cluster).inc()
+        LATENCY.labels(clean.cluster).observe(max(0.0, time.time() - message.timestamp))
+        if not dropped and clean.severity.rank >= min_rank:
+            key = fingerprint(labels_of(clean), group_by).encode()
+            item = GroupInput(clean=clean, source_partition=message.partition, source_offset=message.offset)
+            await grouped.send(key=key, value=encode(item))
 
     @app.agent(grouped, name="aggregate")
     async def aggregate_agent(stream: Any) -> None:
         async for event in stream.events():
-            message = event.message
-            try:
-                item = decode(message.value or b"", GroupInput)
-            except SchemaError as exc:
-                await quarantine(message, "processor.aggregate", exc.reason, exc.detail)
-                continue
-            key = message.key
-            stored = incidents.get(key)
-            state = IncidentState.from_bytes(stored) if stored else None
-            now = time.time()
-            if item.clean is not None:
-                partition, offset = item.source_partition or 0, item.source_offset or 0
-                if state is not None and state.already_applied(partition, offset):
-                    continue  # replayed after a restart: already counted
-                state = observe(state, item.clean, now=now, timing=timing, group_by=group_by)
-                state.mark_applied(partition, offset)
-            if state is None:
-                continue
-            state, update = tick(state, now=now, timing=timing, inhibitor_of=inhibitor.inhibitor_of)
-            if state is None:
-                incidents.pop(key, None)
-                due.forget(key)
-            else:
-                incidents[key] = state.to_bytes()
-                due.track(key, state)
-            if update is None:
-                continue
-            await alerts_topic.send(key=key, value=encode(update))
-            INCIDENT_UPDATES.labels(update.cluster, update.status.value).inc()
-            if update.inhibited_by:
-                INHIBITED.labels(update.cluster).inc()
-            log.info(
-                "incident %s v%d %s%s: %d occurrences",
-                update.fingerprint[:12],
-                update.version,
-                update.status.value,
-                f", inhibited by {update.inhibited_by[:12]}" if update.inhibited_by else "",
-                update.occurrences,
-                extra={"cluster": update.cluster, "incident": update.fingerprint},
+            for record in await without_gaps(grouped_gaps, event.message):
+                await aggregate(record)
+
+    async def aggregate(message: Record) -> None:
+        try:
+            item = decode(message.value or b"", GroupInput)
+        except SchemaError as exc:
+            await quarantine(message, "processor.aggregate", exc.reason, exc.detail)
+            return
+        key = message.key
+        if key is None:
+            await quarantine(
+                message, "processor.aggregate", "no-key", "an incident update needs its fingerprint key"
             )
-            if inhibitor.tracks(update.labels, update.fingerprint):
-                inhibitor.record(update)  # this worker's own view, at once; the others via the topic
-                firing = update.status is IncidentStatus.FIRING
-                await inhibitors_topic.send(key=key, value=encode(update) if firing else None)
+            return
+        stored = incidents.get(key)
+        state = IncidentState.from_bytes(stored) if stored else None
+        now = time.time()
+        if item.clean is not None:
+            partition, offset = item.source_partition or 0, item.source_offset or 0
+            if state is not None and state.already_applied(partition, offset):
+                return  # replayed after a restart: already counted
+            state = observe(state, item.clean, now=now, timing=timing, group_by=group_by)
+            state.mark_applied(partition, offset)
+        if state is None:
+            return
+        state, update = tick(state, now=now, timing=timing, inhibitor_of=inhibitor.inhibitor_of)
+        if state is None:
+            incidents.pop(key, None)
+            due.forget(key)
+        else:
+            incidents[key] = state.to_bytes()
+            due.track(key, state)
+        if update is None:
+            return
+        await alerts_topic.send(key=key, value=encode(update))
+        INCIDENT_UPDATES.labels(update.cluster, update.status.value).inc()
+        if update.inhibited_by:
+            INHIBITED.labels(update.cluster).inc()
+        log.info(
+            "incident %s v%d %s%s: %d occurrences",
+            update.fingerprint[:12],
+            update.version,
+            update.status.value,
+            f", inhibited by {update.inhibited_by[:12]}" if update.inhibited_by else "",
+            update.occurrences,
+            extra={"cluster": update.cluster, "incident": update.fingerprint},
+        )
+        if inhibitor.tracks(update.labels, update.fingerprint):
+            inhibitor.record(update)  # this worker's own view, at once; the others via the topic
+            firing = update.status is IncidentStatus.FIRING
+            await inhibitors_topic.send(key=key, value=encode(update) if firing else None)
 
     @app.task  # type: ignore[untyped-decorator]
     async def start_inhibitor_feed() -> None:

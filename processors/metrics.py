@@ -38,6 +38,11 @@ INHIBITED = Counter(
     "Incident updates emitted marked as inhibited by another incident.",
     ["cluster"],
 )
+READ_BACK = Counter(
+    "herald_processor_read_back_total",
+    "Messages the Faust stream skipped and the worker read back from the broker, by input topic.",
+    ["topic"],
+)
 SEEN_EXPIRED = Counter(
     "herald_processor_seen_expired_total",
     "Occurrence ids the dedup table forgot: they can no longer repeat.",
