@@ -75,6 +75,7 @@ bench: setup ## run every benchmark against a real broker, then write docs/bench
 	$(WITH_KAFKA) bash -c '$(BIN)/python -m bench.producer_bench && \
 	  $(BIN)/python -m bench.processor_bench && \
 	  $(BIN)/python -m bench.processor_bench --workers 2 && \
+	  $(BIN)/python -m bench.processor_bench --events 1000000 --profile-seconds 0 && \
 	  $(BIN)/python -m bench.notifier_bench && \
 	  $(BIN)/python -m bench.pipeline_bench'
 	$(BIN)/python -m bench.report

@@ -6,9 +6,10 @@ messages, measured in the same run, both pinned to one core.
 
 With ``--workers 2`` the workers share the machine's cores (no pinning): the scaling figure.
 Each worker's peak RSS (VmHWM) is read before it stops: with ``--events 1000000`` that is
-the memory at a million distinct occurrences in the dedup table. With one worker, py-spy
-samples it for the first ``--profile-seconds`` of the run (0: off) and the report shows which
-layer the time goes to (bench/profile.py).
+the memory at a million distinct occurrences in the dedup table (its results are kept
+apart, as ``processor-1000000-events``, so the rate figures stay those of the default run).
+With one worker, py-spy samples it for the first ``--profile-seconds`` of the run (0: off)
+and the report shows which layer the time goes to (bench/profile.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from producer.simulate import simulate, to_envelope
 from runtime.config import KafkaSettings
 from runtime.kafka import ensure_topics
 
+DEFAULT_EVENTS = 20_000
 PROFILE_RAW = RESULTS / "processor-profile.txt"
 PROFILE_RATE = 100
 
@@ -116,7 +118,7 @@ def passthrough(bootstrap: str, source: str, target: str, count: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=DEFAULT_EVENTS)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--profile-seconds", type=float, default=20.0)
     args = parser.parse_args()
@@ -170,8 +172,9 @@ def main() -> None:
             worker.terminate()
             worker.wait(60)
     baseline = passthrough(bootstrap, kafka.topics.raw, f"{prefix}pass.events.raw", len(messages) + 1)
+    name = "processor" if args.workers == 1 else f"processor-{args.workers}-workers"
     report(
-        "processor" if args.workers == 1 else f"processor-{args.workers}-workers",
+        name if args.events == DEFAULT_EVENTS else f"{name}-{args.events}-events",
         [
             Measurement("plain consume-produce passthrough", len(messages), [baseline]),
             Measurement(f"herald processor (rocksdb, {args.workers} worker(s))", len(messages), [herald]),
