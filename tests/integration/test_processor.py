@@ -151,6 +151,7 @@ def test_a_storm_of_ten_thousand_occurrences_yields_a_few_updates_with_exact_cou
     assert max(u.occurrences for u in updates) == 10_000
 
 
+@pytest.mark.fault
 def test_dedup_and_counts_survive_a_killed_worker(namespace: Namespace, tmp_path: Path) -> None:
     configure(namespace)
     first = [raw(i) for i in range(30)]
@@ -176,13 +177,7 @@ def test_dedup_and_counts_survive_a_killed_worker(namespace: Namespace, tmp_path
     assert max(u.occurrences for u in updates) == 40, "no occurrence counted twice or lost"
 
 
-@pytest.mark.xfail(
-    reason="KNOWN DEFECT (issue 4), diagnosed, not fixed: under CPU load a worker that joins while its peer "
-    "is mid-join can be assigned only Faust's __assignor-__leader partition, and when the peer is killed no "
-    "rebalance follows within minutes, so the dead worker's raw partitions are not consumed (the occurrences "
-    "wait uncommitted in events.raw; none reach events.grouped). Faust/aiokafka join race, see the note.",
-    strict=False,
-)
+@pytest.mark.fault
 def test_two_workers_share_the_work_and_the_survivor_keeps_exact_counts(
     namespace: Namespace, tmp_path: Path
 ) -> None:
