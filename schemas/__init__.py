@@ -10,7 +10,7 @@ from schemas.checkpoint import ProducerCheckpoint
 from schemas.clean import CleanEvent, Severity
 from schemas.codec import SchemaError, decode, encode
 from schemas.deadletter import DeadLetter
-from schemas.group import GroupInput
+from schemas.group import GroupedOccurrence, GroupInput, decode_group_input
 from schemas.incident import Incident, IncidentStatus, SampleMessage
 from schemas.matchers import Matcher, MatchOp, match_all
 from schemas.nflog import NotifyLogEntry, Outcome
@@ -24,6 +24,7 @@ __all__ = [
     "CleanEvent",
     "DeadLetter",
     "GroupInput",
+    "GroupedOccurrence",
     "Incident",
     "IncidentStatus",
     "MatchOp",
@@ -42,6 +43,7 @@ __all__ = [
     "TopicSpec",
     "Topics",
     "decode",
+    "decode_group_input",
     "encode",
     "match_all",
     "raw_message",
