@@ -36,3 +36,13 @@ DELIVERY_LATENCY = Histogram(
     ["cluster"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+LEADER = Gauge(
+    "herald_producer_leader",
+    "1 while this replica holds the cluster's Lease (leader election on), else 0.",
+    ["cluster"],
+)
+LEADER_TRANSITIONS = Counter(
+    "herald_producer_leadership_transitions_total",
+    "Times this replica acquired, lost or released the cluster's Lease.",
+    ["cluster", "change"],
+)

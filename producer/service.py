@@ -3,6 +3,13 @@
 One thread per cluster watches its API server; one Kafka producer serves them all. The
 main thread saves each watch's resume point to the compacted checkpoints topic, and on
 SIGTERM stops the watches, flushes what is in flight and saves the final resume points.
+
+With ``leader_election.enabled`` a cluster is watched only while this replica holds that
+cluster's Lease (producer/leader.py), resuming from the checkpoint the previous leader
+saved. Losing a Lease stops the whole process with exit code 1, as client-go's
+OnStoppedLeading does: re-entering candidacy in place would mean restarting one watch
+with fresh resume state while the others run on, and a restart gives that for free;
+the orchestrator restarts the pod, which then waits as a candidate.
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ import signal
 import threading
 from types import FrameType
 
+from confluent_kafka import KafkaException
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 
 from producer import metrics
 from producer.checkpoints import checkpoint_key, load_checkpoints
+from producer.leader import LeaseElector
 from producer.publisher import Publisher
 from producer.watch import ClusterWatcher
 from runtime.config import ClusterSource, HeraldConfig, ProducerSettings
@@ -53,14 +62,63 @@ def watch_key(settings: ProducerSettings, cluster: str) -> str:
 
 def run_watch(config: HeraldConfig, settings: ProducerSettings) -> int:
     ensure_topics(config.kafka, ["events.raw", "events.invalid", "producer.checkpoints"])
-    sources = settings.sources()
-    keys = {source.cluster: watch_key(settings, source.cluster) for source in sources}
-    saved = load_checkpoints(config.kafka, set(keys.values()))
-    publisher = Publisher(config.kafka, settings).start()
-    stop = threading.Event()
-    watchers = []
-    for source in sources:
-        checkpoint = saved.get(keys[source.cluster])
+    run = _Run(config, settings)
+    election = settings.leader_election
+    # Without election every watch starts now; with it, each reads its checkpoint once it
+    # leads, since until then another replica keeps moving it.
+    saved = {} if election.enabled else load_checkpoints(config.kafka, set(run.keys.values()))
+    for source in run.sources:
+        api_client = api_client_for(source)
+        if election.enabled:
+            run.campaign(source, api_client)
+        else:
+            run.start_watching(source, api_client, saved.get(run.keys[source.cluster]))
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        run.stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    publisher = run.publisher
+    if settings.metrics_port:
+        serve_health(
+            settings.metrics_port,
+            live=lambda: (publisher.fatal_error is None, publisher.fatal_error or "ok"),
+            ready=run.readiness,
+        )
+    for thread in run.campaigns:
+        thread.start()
+    exit_code = 0
+    while not run.stop.wait(settings.checkpoint_interval_seconds):
+        if publisher.fatal_error:
+            log.critical("stopping on a fatal Kafka error: %s", publisher.fatal_error)
+            exit_code = 1
+            break
+        run.save_checkpoints()
+    return run.shutdown() or exit_code
+
+
+class _Run:
+    """What one process's threads share: the publisher, the watches and the Lease electors."""
+
+    def __init__(self, config: HeraldConfig, settings: ProducerSettings) -> None:
+        self.config, self.settings = config, settings
+        self.sources = settings.sources()
+        self.keys = {source.cluster: watch_key(settings, source.cluster) for source in self.sources}
+        self.publisher = Publisher(config.kafka, settings).start()
+        self.stop = threading.Event()
+        self.electors: list[LeaseElector] = []
+        self.campaigns: list[threading.Thread] = []
+        self.failures: list[str] = []
+        """Why this process must exit non-zero (appended from other threads)."""
+        self._lock = threading.Lock()
+        self._watches: list[tuple[ClusterWatcher, threading.Thread]] = []
+        self._saved_versions: dict[str, str] = {}
+
+    def start_watching(
+        self, source: ClusterSource, api_client: ApiClient, checkpoint: ProducerCheckpoint | None
+    ) -> None:
         start = checkpoint.resource_version if checkpoint else None
         log.info(
             "%s: %s",
@@ -68,71 +126,119 @@ def run_watch(config: HeraldConfig, settings: ProducerSettings) -> int:
             f"resuming from resourceVersion {start}" if start else "no checkpoint: listing",
             extra={"cluster": source.cluster},
         )
-        watchers.append(
-            ClusterWatcher(
-                source=source,
-                settings=settings,
-                publisher=publisher,
-                api_client=api_client_for(source),
-                start_resource_version=start,
-                stop=stop,
-            )
+        watcher = ClusterWatcher(
+            source=source,
+            settings=self.settings,
+            publisher=self.publisher,
+            api_client=api_client,
+            start_resource_version=start,
+            stop=self.stop,
         )
-    threads = [threading.Thread(target=w.run, name=f"watch-{w.cluster}", daemon=True) for w in watchers]
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if settings.metrics_port:
-        serve_health(
-            settings.metrics_port,
-            live=lambda: (publisher.fatal_error is None, publisher.fatal_error or "ok"),
-            ready=lambda: _readiness(watchers),
-        )
-    for thread in threads:
+        thread = threading.Thread(target=watcher.run, name=f"watch-{watcher.cluster}", daemon=True)
+        with self._lock:
+            if start is not None:
+                self._saved_versions[self.keys[source.cluster]] = start
+            self._watches.append((watcher, thread))
         thread.start()
 
-    saved_versions = {key: c.resource_version for key, c in saved.items()}
+    def campaign(self, source: ClusterSource, api_client: ApiClient) -> None:
+        """Prepare the thread that watches ``source`` only while this replica holds its Lease."""
+        elector = LeaseElector(
+            api_client=api_client,
+            cluster=source.cluster,
+            identity=self.settings.producer_id,
+            settings=self.settings.leader_election,
+        )
+        key = self.keys[source.cluster]
 
-    def save_checkpoints() -> None:
-        for watcher in watchers:
-            key, safe = keys[watcher.cluster], watcher.resume.safe
+        def resume() -> None:
+            # The previous leader saved its resume point before releasing (or up to a
+            # checkpoint interval before dying): resuming there repeats, never skips.
+            try:
+                checkpoint = load_checkpoints(self.config.kafka, {key}).get(key)
+            except (KafkaException, TimeoutError) as exc:
+                self.fail(f"{source.cluster}: cannot read the checkpoint to resume from: {exc}")
+                return
+            self.start_watching(source, api_client, checkpoint)
+
+        def lead() -> None:
+            # In its own thread, like client-go's OnStartedLeading, so renewals go on meanwhile.
+            threading.Thread(target=resume, name=f"resume-{source.cluster}", daemon=True).start()
+
+        def run() -> None:
+            if not elector.run(self.stop, on_started_leading=lead):
+                # Like client-go's OnStoppedLeading: stop, save what was delivered, exit non-zero;
+                # the orchestrator restarts the process, which then waits as a candidate.
+                self.fail(f"{source.cluster}: leadership lost; exiting to restart as a candidate")
+
+        self.electors.append(elector)
+        self.campaigns.append(threading.Thread(target=run, name=f"lease-{source.cluster}", daemon=True))
+
+    def fail(self, reason: str) -> None:
+        log.critical("%s", reason)
+        self.failures.append(reason)
+        self.stop.set()
+
+    @property
+    def watchers(self) -> list[ClusterWatcher]:
+        with self._lock:
+            return [watcher for watcher, _thread in self._watches]
+
+    def save_checkpoints(self) -> None:
+        for watcher in self.watchers:
+            key, safe = self.keys[watcher.cluster], watcher.resume.safe
             metrics.IN_FLIGHT.labels(watcher.cluster).set(watcher.resume.in_flight)
-            if safe is not None and saved_versions.get(key) != safe:
-                publisher.save_checkpoint(
+            if safe is not None and self._saved_versions.get(key) != safe:
+                self.publisher.save_checkpoint(
                     ProducerCheckpoint(
                         key=key,
                         cluster=watcher.cluster,
-                        producer_id=settings.producer_id,
+                        producer_id=self.settings.producer_id,
                         resource_version=safe,
                         at=utc_now(),
                     )
                 )
-                saved_versions[key] = safe
+                self._saved_versions[key] = safe
 
-    exit_code = 0
-    while not stop.wait(settings.checkpoint_interval_seconds):
-        if publisher.fatal_error:
-            log.critical("stopping on a fatal Kafka error: %s", publisher.fatal_error)
-            exit_code = 1
-            break
-        save_checkpoints()
-    stop.set()
-    for watcher in watchers:
-        watcher.interrupt()
-    for thread in threads:
-        thread.join(timeout=5)
-    remaining = publisher.flush(SHUTDOWN_FLUSH_SECONDS)
-    save_checkpoints()
-    remaining = publisher.close(SHUTDOWN_FLUSH_SECONDS)
-    if remaining:
-        log.error("%d occurrences not acknowledged at shutdown; they will be re-read on restart", remaining)
-    return exit_code
+    def shutdown(self) -> int:
+        """Stop the watches, flush, save the resume points, then release the Leases held.
 
+        Returns 1 when a Lease was lost or a watch could not resume, else 0.
+        """
+        self.stop.set()
+        for campaign in self.campaigns:
+            campaign.join(timeout=self.settings.leader_election.renew_deadline_seconds)
+        with self._lock:
+            watches = list(self._watches)
+        for watcher, _thread in watches:
+            watcher.interrupt()
+        for _watcher, thread in watches:
+            thread.join(timeout=5)
+        self.publisher.flush(SHUTDOWN_FLUSH_SECONDS)
+        self.save_checkpoints()
+        remaining = self.publisher.close(SHUTDOWN_FLUSH_SECONDS)
+        if remaining:
+            log.error(
+                "%d occurrences not acknowledged at shutdown; they will be re-read on restart", remaining
+            )
+        # Only now, with the resume point saved, may the next leader start from it.
+        for elector in self.electors:
+            elector.release()
+        return 1 if self.failures else 0
 
-def _readiness(watchers: list[ClusterWatcher]) -> tuple[bool, str]:
-    waiting = [w.cluster for w in watchers if not w.ready.is_set()]
-    return (not waiting, f"not yet listed: {', '.join(waiting)}" if waiting else "ok")
+    def readiness(self) -> tuple[bool, str]:
+        """Ready once every cluster this replica watches is listed. A standby is ready too (it is
+        healthy, and an unready standby would stall a rolling update) and names the leader."""
+        listed = {w.cluster for w in self.watchers if w.ready.is_set()}
+        standing_by = {e.cluster: e.holder for e in self.electors if not e.leading}
+        waiting = [s.cluster for s in self.sources if s.cluster not in listed | standing_by.keys()]
+        if waiting:
+            return False, f"not yet listed: {', '.join(waiting)}"
+        if not self.electors:
+            return True, "ok"
+        return True, "; ".join(
+            f"{s.cluster}: standing by (leader: {standing_by[s.cluster] or 'none'})"
+            if s.cluster in standing_by
+            else f"{s.cluster}: leading"
+            for s in self.sources
+        )

@@ -157,6 +157,50 @@ class ClusterSource(Settings):
     in_cluster: bool = Field(False, description="Use the pod's service account instead of a kubeconfig.")
 
 
+class LeaderElectionSettings(Settings):
+    """Lease-based leader election: one writer per cluster instead of active-active replicas.
+
+    Semantics of client-go's leaderelection: the Lease lives in the watched cluster, a
+    candidate takes it once its holder has not renewed it for ``lease_duration_seconds``.
+    """
+
+    enabled: bool = Field(
+        False, description="Watch a cluster only while holding its Lease (off: every replica watches)."
+    )
+    lease_name: str = Field(
+        "kube-herald-producer",
+        pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
+        description="Name of the coordination.k8s.io/v1 Lease, in each watched cluster.",
+    )
+    lease_namespace: str = Field(
+        "kube-herald",
+        pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        description="Namespace of the Lease (the producer's RBAC must allow it there).",
+    )
+    lease_duration_seconds: int = Field(
+        15, ge=1, description="A Lease not renewed this long may be taken: the failover time."
+    )
+    renew_deadline_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A leader that could not renew for this long stops and exits; < lease_duration_seconds.",
+    )
+    retry_period_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often the leader renews and a standby tries to acquire; < renew_deadline_seconds.",
+    )
+
+    @model_validator(mode="after")
+    def _timings_are_ordered(self) -> LeaderElectionSettings:
+        """A leader must give up before others may take over, and try more than once before that."""
+        if self.renew_deadline_seconds >= self.lease_duration_seconds:
+            raise ValueError("renew_deadline_seconds must be less than lease_duration_seconds")
+        if self.retry_period_seconds >= self.renew_deadline_seconds:
+            raise ValueError("retry_period_seconds must be less than renew_deadline_seconds")
+        return self
+
+
 class ProducerSettings(Settings):
     cluster: str | None = Field(
         None,
@@ -190,6 +234,9 @@ class ProducerSettings(Settings):
     linger_ms: int = Field(20, ge=0, le=5000, description="librdkafka linger.ms: batching vs latency.")
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
         "zstd", description="Compression of the batches written to events.raw."
+    )
+    leader_election: LeaderElectionSettings = Field(
+        LeaderElectionSettings(), description="Optional: one replica at a time watches each cluster."
     )
 
     @model_validator(mode="after")

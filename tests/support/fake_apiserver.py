@@ -12,7 +12,9 @@ What it models, because the producer's correctness depends on it:
   (as a watch ERROR event, or as an HTTP 410 when ``expire_with_http_410`` is set);
 * paged lists (``limit``/``continue``) served from one consistent snapshot;
 * field selectors, bookmarks, ``timeoutSeconds`` and the events.k8s.io/v1 rendering of the same store;
-* faults: injected HTTP errors, abruptly dropped watch connections and stalled watches.
+* faults: injected HTTP errors, abruptly dropped watch connections and stalled watches;
+* coordination.k8s.io/v1 Leases (get, list, create, update), for leader election: optimistic
+  concurrency on metadata.resourceVersion (409 Conflict), 409 AlreadyExists, MicroTime checks.
 
 The HTTP side is an aiohttp application running on its own event loop in a background thread; the
 control API (``create_event``, ``drop_watches``...) is plain thread-safe Python for the test thread.
@@ -28,6 +30,7 @@ import contextlib
 import copy
 import datetime as dt
 import json
+import re
 import socket
 import struct
 import threading
@@ -46,6 +49,9 @@ JsonObject = dict[str, Any]
 
 CORE_API_VERSION: Final = "v1"
 EVENTS_API_VERSION: Final = "events.k8s.io/v1"
+COORDINATION_API_VERSION: Final = "coordination.k8s.io/v1"
+LEASE_RESOURCE: Final = "leases.coordination.k8s.io"
+_MICRO_TIME: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$")
 INITIAL_EVENTS_END_ANNOTATION: Final = "k8s.io/initial-events-end"
 CONTINUE_TOO_OLD_MESSAGE: Final = (
     "The provided continue parameter is too old to display a consistent list result. You can start a "
@@ -444,6 +450,7 @@ class FakeApiServer:
         self._rv = initial_resource_version
         self._compacted = 0
         self._objects: dict[str, JsonObject] = {}
+        self._leases: dict[str, JsonObject] = {}  # namespace/name -> Lease, outside the Event history
         self._history: list[_Change] = []
         self._faults: list[_Fault] = []
         self._requests: list[RequestRecord] = []
@@ -679,6 +686,41 @@ class FakeApiServer:
         self._notify()
         return compacted
 
+    def put_lease(self, namespace: str, name: str, spec: JsonObject) -> JsonObject:
+        """Create or overwrite a Lease unconditionally (another replica's write, as a test sees it)."""
+        with self._lock:
+            key = f"{namespace}/{name}"
+            previous = self._leases.get(key)
+            metadata = (
+                copy.deepcopy(previous["metadata"]) if previous else self._new_metadata(namespace, name)
+            )
+            stored = self._store_lease(key, {"metadata": metadata, "spec": copy.deepcopy(spec)})
+        return copy.deepcopy(stored)
+
+    def _new_metadata(self, namespace: str, name: str) -> JsonObject:
+        return {
+            "name": name,
+            "namespace": namespace,
+            "uid": str(uuid.uuid4()),
+            "creationTimestamp": rfc3339(),
+        }
+
+    def _store_lease(self, key: str, lease: JsonObject) -> JsonObject:
+        """Give a Lease the next revision and keep it (caller holds the lock).
+
+        Leases share etcd's revision with the Events, as on a real server, but stay out of the
+        Event history: Event watches see the revision move only through bookmarks.
+        """
+        self._rv += 1
+        stored = {
+            "kind": "Lease",
+            "apiVersion": COORDINATION_API_VERSION,
+            **lease,
+            "metadata": {**lease["metadata"], "resourceVersion": str(self._rv)},
+        }
+        self._leases[key] = stored
+        return stored
+
     # ---- store: reads -----------------------------------------------------------------------------
 
     @property
@@ -699,6 +741,17 @@ class FakeApiServer:
     def get_event(self, namespace: str, name: str) -> JsonObject:
         with self._lock:
             return copy.deepcopy(self._objects[f"{namespace}/{name}"])
+
+    def lease(self, namespace: str, name: str) -> JsonObject | None:
+        """The stored Lease, or None."""
+        with self._lock:
+            found = self._leases.get(f"{namespace}/{name}")
+            return copy.deepcopy(found) if found is not None else None
+
+    def lease_holder(self, namespace: str, name: str) -> str | None:
+        """The Lease's holderIdentity ("" once released), or None while there is no Lease."""
+        found = self.lease(namespace, name)
+        return None if found is None else str((found.get("spec") or {}).get("holderIdentity") or "")
 
     def _state_at(self, rv: int) -> dict[str, JsonObject]:
         """The objects as they were at revision ``rv`` (>= compaction point; caller holds the lock)."""
@@ -816,6 +869,8 @@ class FakeApiServer:
             self._record(request, 200)
             return web.json_response(discovery)
 
+        if parts[:3] == ["apis", "coordination.k8s.io", "v1"]:
+            return await self._leases_route(request, parts[3:])
         api: _Api | None = None
         rest: list[str] = []
         if parts[:2] == ["api", "v1"]:
@@ -882,9 +937,26 @@ class FakeApiServer:
                     ],
                 }
             case ["apis"]:
-                version = {"groupVersion": EVENTS_API_VERSION, "version": "v1"}
-                group = {"name": "events.k8s.io", "versions": [version], "preferredVersion": version}
-                return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]}
+                groups = []
+                for group_version in (EVENTS_API_VERSION, COORDINATION_API_VERSION):
+                    version = {"groupVersion": group_version, "version": "v1"}
+                    name = group_version.split("/")[0]
+                    groups.append({"name": name, "versions": [version], "preferredVersion": version})
+                return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+            case ["apis", "coordination.k8s.io", "v1"]:
+                lease_resource = {
+                    "name": "leases",
+                    "singularName": "lease",
+                    "namespaced": True,
+                    "kind": "Lease",
+                    "verbs": ["create", "get", "list", "update"],
+                }
+                return {
+                    "kind": "APIResourceList",
+                    "apiVersion": "v1",
+                    "groupVersion": COORDINATION_API_VERSION,
+                    "resources": [lease_resource],
+                }
             case ["api", "v1"] | ["apis", "events.k8s.io", "v1"]:
                 group_version = "v1" if parts[0] == "api" else EVENTS_API_VERSION
                 return {
@@ -894,6 +966,115 @@ class FakeApiServer:
                     "resources": [events_resource],
                 }
         return None
+
+    # ---- leases -----------------------------------------------------------------------------------
+
+    async def _leases_route(self, request: web.Request, rest: list[str]) -> web.Response:
+        """/apis/coordination.k8s.io/v1/namespaces/{ns}/leases[/{name}]: GET, POST, PUT."""
+        if len(rest) not in (3, 4) or rest[0] != "namespaces" or rest[2] != "leases":
+            raise _StatusError(404, "the server could not find the requested resource")
+        namespace, name = rest[1], rest[3] if len(rest) == 4 else None
+        match request.method, name:
+            case "GET", None:
+                with self._lock:
+                    items = [
+                        _without_type_meta(copy.deepcopy(lease))
+                        for key, lease in sorted(self._leases.items())
+                        if key.startswith(f"{namespace}/")
+                    ]
+                    revision = self._rv
+                body: JsonObject = {
+                    "kind": "LeaseList",
+                    "apiVersion": COORDINATION_API_VERSION,
+                    "metadata": {"resourceVersion": str(revision)},
+                    "items": items,
+                }
+                status = 200
+            case "GET", str():
+                found = self.lease(namespace, name)
+                if found is None:
+                    raise _StatusError(404, f'{LEASE_RESOURCE} "{name}" not found', reason="NotFound")
+                body, status = found, 200
+            case "POST", None:
+                body, status = self._create_lease(namespace, await self._lease_body(request, namespace)), 201
+            case "PUT", str():
+                body, status = (
+                    self._update_lease(namespace, name, await self._lease_body(request, namespace)),
+                    200,
+                )
+            case _:
+                raise _StatusError(
+                    405, f"the server does not allow this method on the requested resource ({request.method})"
+                )
+        self._record(request, status)
+        return web.json_response(body, status=status)
+
+    @staticmethod
+    async def _lease_body(request: web.Request, namespace: str) -> JsonObject:
+        """A Lease as the apiserver's validation would accept it: named, in the URL's namespace,
+        MicroTimes with microseconds, an integer duration."""
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise _StatusError(400, f"the body of the request was in an unknown format: {exc}") from None
+        if not isinstance(body, dict) or body.get("kind", "Lease") != "Lease":
+            raise _StatusError(400, "expected a Lease")
+        metadata = body.get("metadata")
+        if not isinstance(metadata, dict) or not metadata.get("name"):
+            raise _StatusError(
+                422, "Lease.coordination.k8s.io is invalid: metadata.name: Required value", reason="Invalid"
+            )
+        if metadata.get("namespace", namespace) != namespace:
+            raise _StatusError(
+                400, "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        spec = body.get("spec") or {}
+        if not isinstance(spec, dict):
+            raise _StatusError(400, "Lease.spec: expected an object")
+        for field in ("acquireTime", "renewTime"):
+            value = spec.get(field)
+            if value is not None and not (isinstance(value, str) and _MICRO_TIME.match(value)):
+                raise _StatusError(
+                    400, f"Lease.spec.{field}: not a MicroTime (RFC 3339, microseconds): {value!r}"
+                )
+        duration = spec.get("leaseDurationSeconds")
+        if duration is not None and (not isinstance(duration, int) or isinstance(duration, bool)):
+            raise _StatusError(400, f"Lease.spec.leaseDurationSeconds: expected an integer: {duration!r}")
+        return body
+
+    def _create_lease(self, namespace: str, body: JsonObject) -> JsonObject:
+        metadata = body["metadata"]
+        name = metadata["name"]
+        if metadata.get("resourceVersion"):
+            raise _StatusError(500, "resourceVersion should not be set on objects to be created")
+        with self._lock:
+            key = f"{namespace}/{name}"
+            if key in self._leases:
+                raise _StatusError(409, f'{LEASE_RESOURCE} "{name}" already exists', reason="AlreadyExists")
+            stored = self._store_lease(
+                key, {"metadata": self._new_metadata(namespace, name), "spec": body.get("spec") or {}}
+            )
+            return copy.deepcopy(stored)
+
+    def _update_lease(self, namespace: str, name: str, body: JsonObject) -> JsonObject:
+        metadata = body["metadata"]
+        if metadata["name"] != name:
+            raise _StatusError(400, "the name of the object does not match the name on the URL")
+        with self._lock:
+            key = f"{namespace}/{name}"
+            current = self._leases.get(key)
+            if current is None:
+                raise _StatusError(404, f'{LEASE_RESOURCE} "{name}" not found', reason="NotFound")
+            asked = metadata.get("resourceVersion")
+            if asked and asked != current["metadata"]["resourceVersion"]:
+                raise _StatusError(
+                    409,
+                    f'Operation cannot be fulfilled on {LEASE_RESOURCE} "{name}": the object has been '
+                    "modified; please apply your changes to the latest version and try again",
+                    reason="Conflict",
+                )
+            stored = self._store_lease(key, {"metadata": current["metadata"], "spec": body.get("spec") or {}})
+            return copy.deepcopy(stored)
 
     def _get_one(self, request: web.Request, api: _Api, namespace: str, name: str) -> web.Response:
         with self._lock:
