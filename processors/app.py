@@ -160,18 +160,24 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     inhibitor = Inhibitor(settings.inhibit_rules)
     inhibitors_reader = inhibitor_feed(kafka, inhibitor)
 
+    def table(name: str, key_type: type) -> Any:
+        """A changelog-backed table of bytes, co-partitioned with the stream that writes it."""
+        options = dict(ROCKSDB_OPTIONS)  # each its own: Faust pops keys from the dict it is given
+        return app.Table(
+            name,
+            default=None,
+            partitions=kafka.partitions,
+            key_type=key_type,
+            value_type=bytes,
+            options=options,
+        )
+
     # occurrence id -> the time bucket it was last seen in. An id seen in this bucket or the one
     # before is a repeat. Faust's windowed tables anchor their windows at the first timestamp they
     # see (0 after a restart), so time is bucketed here explicitly.
     bucket_seconds = settings.dedup_ttl_seconds / 2
-    seen = app.Table(
-        "seen",
-        default=None,
-        partitions=kafka.partitions,
-        key_type=str,
-        value_type=bytes,
-        options=dict(ROCKSDB_OPTIONS),  # Faust pops keys from the dict it is given
-    )
+
+    seen = table("seen", str)
     expiry = ExpiryQueue()
     due = DueIndex(timing)
 
@@ -199,14 +205,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
                 del seen[key]
                 SEEN_EXPIRED.inc()
 
-    incidents = app.Table(
-        "incidents",
-        default=None,
-        partitions=kafka.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        options=dict(ROCKSDB_OPTIONS),
-    )
+    incidents = table("incidents", bytes)
 
     async def without_gaps(gaps: OffsetGaps, message: Any) -> list[Record]:
         """This message, preceded by any the stream skipped before it (see processors.gaps)."""
