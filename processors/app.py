@@ -89,8 +89,6 @@ ROCKSDB_OPTIONS: dict[str, int] = {
 a 2 GB block cache per partition, took a worker past 700 MB at 365,000 seen ids; the dedup
 table is written once per occurrence and read for keys that are mostly absent (the bloom
 filters answer those), so small buffers cost little."""
-STALL_CHECK_SECONDS = 2.0
-"""How often partitions are checked for a stream that stopped short of their end."""
 OCCURRENCES_PER_MESSAGE = 100
 """A bound on one grouped message (about 1.5 KB per occurrence), well under Kafka's 1 MB."""
 
@@ -364,26 +362,6 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         inhibitors_reader.stop()
 
     app.on_before_shutdown.connect(stop_inhibitor_feed)
-
-    @app.timer(interval=STALL_CHECK_SECONDS)  # type: ignore[untyped-decorator]
-    async def rewind_stalled_partitions() -> None:
-        """Seek back a partition whose stream went quiet short of its end (see processors.gaps)."""
-        if app.rebalancing:
-            return
-        assigned = app.consumer.assignment()
-        for gaps in (raw_gaps, grouped_gaps):
-            mine = {tp.partition: tp for tp in assigned if tp.topic == gaps.topic}
-            highwaters = {p: app.consumer.highwater(tp) for p, tp in mine.items()}
-            known = {p: h for p, h in highwaters.items() if h is not None}
-            for partition, offset in gaps.stalled(known, now=time.monotonic()).items():
-                log.warning(
-                    "%s[%d]: the stream stopped at %d of %d; seeking back",
-                    gaps.topic,
-                    partition,
-                    offset,
-                    known[partition],
-                )
-                await app.consumer.seek(mine[partition], offset)
 
     held: dict[str, float] = {}  # while the timer waits out a rebalance: since, last said
 

@@ -7,9 +7,6 @@ and the later seek to the committed offset does not rewind when there is none (o
 lost there is lost for good, so each agent checks that its offsets advance one by one and
 reads a skipped range back itself, in order, before the message that revealed it.
 
-A skip at the tail of a partition has no later message to reveal it; a timer notices the
-stream gone quiet short of the partition's end and seeks the consumer back.
-
 Offsets of ``events.raw`` and ``events.grouped`` are dense (neither is compacted nor
 written in transactions), so any forward jump is a hole. Going back is Faust replaying
 after a seek, which the stages already tolerate; it does not move the expectation back.
@@ -31,8 +28,6 @@ from runtime.kafka import client_config
 log = logging.getLogger(__name__)
 
 READ_BACK_TIMEOUT_SECONDS = 30.0
-STALL_SECONDS = 10.0
-"""No message for this long while the broker holds more: the stream skipped the tail."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,44 +47,23 @@ class OffsetGaps:
 
     def __init__(self, kafka: KafkaSettings, topic: str) -> None:
         self._kafka = kafka
-        self.topic = topic
+        self._topic = topic
         self._expected: dict[int, int] = {}
-        self._progress_at: dict[int, float] = {}
 
     def reset(self) -> None:
         """Partitions moved: expect anything at first, as after a start."""
         self._expected.clear()
-        self._progress_at.clear()
 
     def skipped_before(self, partition: int, offset: int) -> range:
         """The offsets skipped before ``offset`` (empty unless this message jumped ahead)."""
         expected = self._expected.get(partition)
         self._expected[partition] = max(offset + 1, expected or 0)
-        self._progress_at[partition] = time.monotonic()
         return range(expected, offset) if expected is not None and offset > expected else range(0)
-
-    def stalled(
-        self, highwaters: dict[int, int], *, now: float, after: float = STALL_SECONDS
-    ) -> dict[int, int]:
-        """Partitions whose stream stopped short of what the broker holds -> where to seek back to.
-
-        A skip at a partition's tail has no later message to reveal it: the stream simply
-        goes quiet while the broker holds more. Seeking back re-delivers from the first
-        offset not processed (anything already processed again is a replay the stages
-        recognise). A partition marked here is given another ``after`` seconds.
-        """
-        stalled = {
-            partition: expected
-            for partition, expected in self._expected.items()
-            if highwaters.get(partition, -1) > expected and now - self._progress_at[partition] >= after
-        }
-        self._progress_at.update(dict.fromkeys(stalled, now))
-        return stalled
 
     async def read_back(self, partition: int, missing: range) -> list[Record]:
         log.warning(
             "%s[%d]: offsets %d..%d were skipped by the stream; reading them back",
-            self.topic,
+            self._topic,
             partition,
             missing.start,
             missing.stop - 1,
@@ -98,7 +72,7 @@ class OffsetGaps:
         if len(records) < len(missing):
             log.error(
                 "%s[%d]: only %d of %d skipped offsets could be read back (deleted by retention?)",
-                self.topic,
+                self._topic,
                 partition,
                 len(records),
                 len(missing),
@@ -119,7 +93,7 @@ class OffsetGaps:
         )
         records: list[Record] = []
         try:
-            consumer.assign([TopicPartition(self.topic, partition, missing.start)])
+            consumer.assign([TopicPartition(self._topic, partition, missing.start)])
             deadline = time.monotonic() + READ_BACK_TIMEOUT_SECONDS
             while time.monotonic() < deadline:
                 message = consumer.poll(1.0)
@@ -135,7 +109,7 @@ class OffsetGaps:
                     break
                 records.append(
                     Record(
-                        topic=self.topic,
+                        topic=self._topic,
                         partition=partition,
                         offset=offset,
                         key=message.key(),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from processors.gaps import OffsetGaps
 from runtime.config import KafkaSettings
 
@@ -48,24 +46,3 @@ def test_after_a_rebalance_the_first_offset_is_taken_as_it_comes() -> None:
     tracker.reset()
     assert list(tracker.skipped_before(0, 500)) == []
     assert list(tracker.skipped_before(0, 502)) == [501]
-
-
-def test_a_stream_gone_quiet_short_of_the_partitions_end_is_sent_back_to_its_first_unprocessed_offset() -> (
-    None
-):
-    tracker = gaps()
-    for offset in range(16):
-        tracker.skipped_before(0, offset)
-    tracker.skipped_before(1, 4)
-    now = time.monotonic()
-    assert tracker.stalled({0: 32, 1: 5}, now=now) == {}, "quiet for less than the threshold"
-    later = now + 11
-    assert tracker.stalled({0: 32, 1: 5}, now=later) == {0: 16}, "partition 1 is at its end"
-    assert tracker.stalled({0: 32}, now=later + 1) == {}, "given time to re-deliver"
-    assert tracker.stalled({0: 32}, now=later + 11) == {0: 16}
-
-
-def test_an_unknown_end_or_an_unseen_partition_is_never_stalled() -> None:
-    tracker = gaps()
-    tracker.skipped_before(0, 3)
-    assert tracker.stalled({2: 100}, now=time.monotonic() + 60) == {}
