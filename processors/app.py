@@ -176,7 +176,6 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     # before is a repeat. Faust's windowed tables anchor their windows at the first timestamp they
     # see (0 after a restart), so time is bucketed here explicitly.
     bucket_seconds = settings.dedup_ttl_seconds / 2
-
     seen = table("seen", str)
     expiry = ExpiryQueue()
     due = DueIndex(timing)
