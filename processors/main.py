@@ -8,7 +8,7 @@ from processors.app import create_app
 from processors.metrics import WorkerHealth
 from runtime.config import HeraldConfig
 from runtime.http import serve_health
-from runtime.kafka import ensure_topics
+from runtime.kafka import ensure_changelogs, ensure_topics
 
 
 def run_worker(config: HeraldConfig, *, loglevel: str = "info") -> None:
@@ -19,6 +19,7 @@ def run_worker(config: HeraldConfig, *, loglevel: str = "info") -> None:
     )
     config.processor.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(config)
+    ensure_changelogs(config.kafka, [table.changelog_topic_name for table in app.tables.values()])
     topics = config.kafka.topics
     health = WorkerHealth(app, (topics.raw, topics.grouped))
     if config.processor.metrics_port:

@@ -152,6 +152,9 @@ def topic_mismatches(
     return found
 
 
+TOPIC_READY_SECONDS = 60.0
+
+
 def ensure_topics(
     settings: KafkaSettings, suffixes: Iterable[str] | None = None, *, timeout: float = 30.0
 ) -> list[str]:
@@ -161,7 +164,6 @@ def ensure_topics(
     """
     wanted = set(suffixes) if suffixes is not None else None
     admin, topics = cluster_topics(settings, timeout)
-    existing = set(topics)
     new = [
         NewTopic(
             name,
@@ -170,8 +172,52 @@ def ensure_topics(
             config=topic_config(spec),
         )
         for name, spec in settings.topics.all()
-        if (wanted is None or spec.suffix in wanted) and name not in existing
+        if (wanted is None or spec.suffix in wanted) and name not in topics
     ]
+    return create_topics(admin, new, timeout)
+
+
+def ensure_changelogs(settings: KafkaSettings, names: Iterable[str], *, timeout: float = 30.0) -> list[str]:
+    """Create Faust's table changelogs (compacted, one partition per source partition) unless
+    present, and return once every partition has a leader.
+
+    Faust declares them itself, but on a table's first write it compares the changelog's
+    partition count in the metadata with its source topic's; one declared a moment ago may
+    not be there whole yet, and the write fails (PartitionsMismatch), restarting the agent.
+    """
+    names = list(names)
+    admin, topics = cluster_topics(settings, timeout)
+    new = [
+        NewTopic(
+            name,
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            config={"cleanup.policy": "compact"},
+        )
+        for name in names
+        if name not in topics
+    ]
+    created = create_topics(admin, new, timeout)
+    deadline = time.monotonic() + TOPIC_READY_SECONDS
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        waiting = [name for name in names if not has_leaders(topics.get(name), settings.partitions)]
+        if not waiting:
+            return created
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"changelogs without a leader for every partition: {', '.join(waiting)}")
+        time.sleep(0.2)
+
+
+def has_leaders(topic: Any, partitions: int) -> bool:
+    """Whether this topic's metadata lists ``partitions`` partitions, each with a leader."""
+    if topic is None or topic.error is not None or len(topic.partitions) < partitions:
+        return False
+    return all(p.leader >= 0 and p.error is None for p in topic.partitions.values())
+
+
+def create_topics(admin: AdminClient, new: list[NewTopic], timeout: float) -> list[str]:
+    """Create these topics; one another process created meanwhile is fine. Returns those created here."""
     created: list[str] = []
     if not new:
         return created
@@ -186,7 +232,6 @@ def ensure_topics(
     return created
 
 
-TOPIC_READY_SECONDS = 60.0
 RecordHandler = Callable[[bytes, bytes | None], None]
 """Called with each record's key and value (None = tombstone), in offset order per partition."""
 
@@ -320,9 +365,8 @@ class CompactedTopicReader:
         deadline = time.monotonic() + TOPIC_READY_SECONDS
         while True:
             topic = consumer.list_topics(self._topic, timeout=30).topics.get(self._topic)
-            partitions = topic.partitions if topic is not None and topic.error is None else {}
-            if partitions and all(p.leader >= 0 and p.error is None for p in partitions.values()):
-                return sorted(partitions)
+            if has_leaders(topic, partitions=1):
+                return sorted(topic.partitions)
             if time.monotonic() > deadline or self._stop.is_set():
                 raise RuntimeError(
                     f"{self._topic}: no partitions with a leader after {TOPIC_READY_SECONDS:.0f}s"

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
+from runtime.kafka import ensure_changelogs
 from schemas.topics import DAY_MS, TOPIC_SPECS
 from tests.support.kafka import Namespace
 from tests.support.processes import herald_command
@@ -108,3 +109,21 @@ def test_verify_says_what_differs_and_how_to_fix_it(namespace: Namespace, admin:
     assert f"--entity-type topics --entity-name {silences} --add-config cleanup.policy=compact" in fixes
     assert f"--entity-name {alerts} --add-config retention.ms={7 * DAY_MS}" in fixes
     assert "3 difference(s)" in result.stderr
+
+
+def test_the_processor_s_changelogs_exist_whole_before_its_worker_starts(
+    namespace: Namespace, admin: AdminClient
+) -> None:
+    """A changelog Faust declared a moment ago can be missing from the metadata at the first table write."""
+    settings = namespace.config.kafka
+    names = [namespace.topic("herald-processor-seen-changelog"), namespace.topic("x-incidents-changelog")]
+    assert sorted(ensure_changelogs(settings, names)) == sorted(names)
+    metadata = admin.list_topics(timeout=15).topics
+    assert {name: len(metadata[name].partitions) for name in names} == dict.fromkeys(
+        names, settings.partitions
+    )
+    configs = admin.describe_configs([ConfigResource(ResourceType.TOPIC, name) for name in names])
+    assert {
+        resource.name: future.result()["cleanup.policy"].value for resource, future in configs.items()
+    } == (dict.fromkeys(names, "compact"))
+    assert ensure_changelogs(settings, names) == [], "present ones are left alone"
