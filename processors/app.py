@@ -46,7 +46,7 @@ from processors.aggregate import (
 from processors.credentials import broker_credentials
 from processors.due import DueIndex
 from processors.expiry import ExpiryQueue
-from processors.gaps import OffsetGaps, Record
+from processors.gaps import OffsetGaps, Record, rewinding_consumer
 from processors.inhibit import Inhibitor, inhibitor_feed
 from processors.metrics import (
     CLEAN_PUBLISHED,
@@ -151,6 +151,8 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         key_serializer="raw",
         value_serializer="raw",
     )
+    transport: Any = app.transport  # its consumer class is a ClassVar in Faust's stubs; set per app
+    transport.Consumer = rewinding_consumer(frozenset({topics.raw, topics.grouped}))
     raw = app.topic(topics.raw, value_serializer="raw", key_serializer="raw")
     grouped = app.topic(topics.grouped, value_serializer="raw", key_serializer="raw")
     clean_topic = app.topic(topics.clean)

@@ -10,6 +10,12 @@ reads a skipped range back itself, in order, before the message that revealed it
 Offsets of ``events.raw`` and ``events.grouped`` are dense (neither is compacted nor
 written in transactions), so any forward jump is a hole. Going back is Faust replaying
 after a seek, which the stages already tolerate; it does not move the expectation back.
+
+A hole at a partition's head or tail has no message on its far side to reveal it: a
+partition that no worker had committed yet, moved to a survivor whose discarded fetch ran
+to its end, is never delivered at all. ``rewinding_consumer`` closes that at the source:
+after recovery, a source partition with no committed offset goes back to its beginning,
+which is what ``auto_offset_reset="earliest"`` promised in the first place.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from runtime.config import KafkaSettings
 from runtime.kafka import client_config
@@ -40,6 +49,26 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp: float
+
+
+def rewinding_consumer(topics: frozenset[str]) -> type[Any]:
+    """Faust's aiokafka consumer, but a partition of ``topics`` never committed restarts at its beginning.
+
+    After recovery Faust seeks every partition to its committed offset, and aiokafka's
+    ``seek_to_committed`` skips a partition whose committed offset is none or 0, leaving it
+    where the fetch that recovery discarded left it. Set as the transport's ``Consumer``.
+    """
+
+    class RewindingConsumer(faust_aiokafka.Consumer):
+        async def seek_to_committed(self) -> Mapping[Any, int]:
+            committed: Mapping[Any, int] = await super().seek_to_committed()
+            uncommitted = sorted(tp for tp, offset in committed.items() if not offset and tp.topic in topics)
+            if uncommitted:
+                log.info("rewinding %d uncommitted partitions to their beginning", len(uncommitted))
+                await self._thread.seek_to_beginning(*uncommitted)
+            return committed
+
+    return RewindingConsumer
 
 
 class OffsetGaps:

@@ -178,15 +178,6 @@ def test_dedup_and_counts_survive_a_killed_worker(namespace: Namespace, tmp_path
 
 
 @pytest.mark.fault
-@pytest.mark.xfail(
-    reason="KNOWN DEFECT (issue 4), diagnosed, not fixed: about 1 run in 10 under load, Faust skips a "
-    "killed worker's partitions' records when they move to the survivor, and the survivor delivers no "
-    "message from them at all, or skips a partition's tail, so the gap read-back (keyed on a later "
-    "delivered offset) cannot notice; a seek-back timer was tried and reverted (under a backlog it "
-    "fired on merely slow partitions and a seek during a fetch crashed aiokafka's fetcher). Counts then "
-    "stop short (e.g. 14 of 20); nothing is double-counted.",
-    strict=False,
-)
 def test_two_workers_share_the_work_and_the_survivor_keeps_exact_counts(
     namespace: Namespace, tmp_path: Path
 ) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka import TopicPartition as AIOKafkaTopicPartition
 from confluent_kafka import Producer
 
-from processors.gaps import OffsetGaps
+from processors.gaps import OffsetGaps, rewinding_consumer
 from tests.support.kafka import Namespace, ensure_namespace_topics
 
 pytestmark = pytest.mark.integration
@@ -45,3 +47,60 @@ def test_offsets_the_broker_no_longer_has_are_reported_not_invented(
     records = asyncio.run(gaps.read_back(0, range(1, 9)))
     assert [r.offset for r in records] == [1, 2]
     assert "only 2 of 8 skipped offsets could be read back" in caplog.text
+
+
+class ThreadOf:
+    """The two calls the rewinding consumer makes on Faust's consumer thread, on a real aiokafka consumer."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.seek_to_committed = consumer.seek_to_committed
+        self.seek_to_beginning = consumer.seek_to_beginning
+
+
+def test_after_recovery_a_partition_never_committed_is_read_from_its_beginning(namespace: Namespace) -> None:
+    """The failover hole: a survivor's discarded fetch left the position at the end; the seek must undo it."""
+    ensure_namespace_topics(namespace)
+    raw, clean = namespace.topic("events.raw"), namespace.topic("events.clean")
+    for topic in (raw, clean):
+        for partition in (0, 1):
+            fill(namespace, topic, partition=partition, count=10)
+    positions = asyncio.run(seek_after_a_discarded_fetch(namespace, rewound={raw}))
+    assert positions == {(raw, 0): 0, (raw, 1): 4, (clean, 0): 10, (clean, 1): 4}
+    # Faust's own consumer, for contrast: the uncommitted partitions stay past what was never processed.
+    assert asyncio.run(seek_after_a_discarded_fetch(namespace, rewound=set())) == {
+        (raw, 0): 10,
+        (raw, 1): 4,
+        (clean, 0): 10,
+        (clean, 1): 4,
+    }
+
+
+async def seek_after_a_discarded_fetch(namespace: Namespace, rewound: set[str]) -> dict[tuple[str, int], int]:
+    """Fetch every partition to its end, commit partition 1 at 4, then seek as Faust does after recovery."""
+    group = f"{namespace.prefix}rewind-{len(rewound)}"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=namespace.bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            AIOKafkaTopicPartition(namespace.topic(suffix), partition)
+            for suffix in ("events.raw", "events.clean")
+            for partition in (0, 1)
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        fetched: dict[AIOKafkaTopicPartition, int] = {}
+        deadline = asyncio.get_running_loop().time() + 60
+        while sum(fetched.values()) < 40:
+            assert asyncio.get_running_loop().time() < deadline, f"fetched only {fetched}"
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                fetched[tp] = fetched.get(tp, 0) + len(records)
+        await consumer.commit({tp: 4 for tp in partitions if tp.partition == 1})
+        consumer_class = rewinding_consumer(frozenset(rewound))
+        rewinding = consumer_class.__new__(consumer_class)  # no Faust app: only its seek is under test
+        rewinding._thread = ThreadOf(consumer)
+        await rewinding.seek_to_committed()
+        return {(tp.topic, tp.partition): await consumer.position(tp) for tp in partitions}
+    finally:
+        await consumer.stop()
