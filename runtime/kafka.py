@@ -164,17 +164,12 @@ def ensure_topics(
     """
     wanted = set(suffixes) if suffixes is not None else None
     admin, topics = cluster_topics(settings, timeout)
-    new = [
-        NewTopic(
-            name,
-            num_partitions=settings.partitions,
-            replication_factor=settings.replication_factor,
-            config=topic_config(spec),
-        )
+    missing = {
+        name: topic_config(spec)
         for name, spec in settings.topics.all()
         if (wanted is None or spec.suffix in wanted) and name not in topics
-    ]
-    return create_topics(admin, new, timeout)
+    }
+    return create_topics(admin, settings, missing, timeout)
 
 
 def ensure_changelogs(settings: KafkaSettings, names: Iterable[str], *, timeout: float = 30.0) -> list[str]:
@@ -187,17 +182,8 @@ def ensure_changelogs(settings: KafkaSettings, names: Iterable[str], *, timeout:
     """
     names = list(names)
     admin, topics = cluster_topics(settings, timeout)
-    new = [
-        NewTopic(
-            name,
-            num_partitions=settings.partitions,
-            replication_factor=settings.replication_factor,
-            config={"cleanup.policy": "compact"},
-        )
-        for name in names
-        if name not in topics
-    ]
-    created = create_topics(admin, new, timeout)
+    missing = {name: {"cleanup.policy": "compact"} for name in names if name not in topics}
+    created = create_topics(admin, settings, missing, timeout)
     deadline = time.monotonic() + TOPIC_READY_SECONDS
     while True:
         topics = admin.list_topics(timeout=timeout).topics
@@ -216,11 +202,23 @@ def has_leaders(topic: Any, partitions: int) -> bool:
     return all(p.leader >= 0 and p.error is None for p in topic.partitions.values())
 
 
-def create_topics(admin: AdminClient, new: list[NewTopic], timeout: float) -> list[str]:
-    """Create these topics; one another process created meanwhile is fine. Returns those created here."""
+def create_topics(
+    admin: AdminClient, settings: KafkaSettings, configs: dict[str, dict[str, str]], timeout: float
+) -> list[str]:
+    """Create these topics (name -> topic config) with the configured partitions and replicas;
+    one another process created meanwhile is fine. Returns those created here."""
     created: list[str] = []
-    if not new:
+    if not configs:
         return created
+    new = [
+        NewTopic(
+            name,
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            config=config,
+        )
+        for name, config in configs.items()
+    ]
     for name, future in admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout).items():
         try:
             future.result()
