@@ -21,6 +21,7 @@ incident ordered and recorded.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import weakref
@@ -109,6 +110,12 @@ def current(event: Any) -> Iterator[None]:
         faust_streams._current_event.reset(token)
 
 
+def seen_key_of(occurrence_id: str) -> bytes:
+    """The dedup table's key: 16 bytes whatever the id's length (cluster, uid, resourceVersion),
+    which is what keeps a million ids in memory (the expiry queue) and on disk small."""
+    return hashlib.blake2b(occurrence_id.encode(), digest_size=16).digest()
+
+
 def faust_broker_url(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip())
 
@@ -174,11 +181,11 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             options=options,
         )
 
-    # occurrence id -> the time bucket it was last seen in. An id seen in this bucket or the one
-    # before is a repeat. Faust's windowed tables anchor their windows at the first timestamp they
-    # see (0 after a restart), so time is bucketed here explicitly.
+    # digest of an occurrence id -> the time bucket it was last seen in. An id seen in this bucket
+    # or the one before is a repeat. Faust's windowed tables anchor their windows at the first
+    # timestamp they see (0 after a restart), so time is bucketed here explicitly.
     bucket_seconds = settings.dedup_ttl_seconds / 2
-    seen = table("seen", str)
+    seen = table("seen", bytes)
     expiry = ExpiryQueue()
     due = DueIndex(timing)
 
@@ -274,7 +281,8 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         clean, dropped = apply_rules(outcome.clean, rules)
         bucket = int(time.time() // bucket_seconds)
         here = [bucket, message.partition, message.offset]
-        stored = seen.get(clean.occurrence_id)
+        seen_key = seen_key_of(clean.occurrence_id)
+        stored = seen.get(seen_key)
         remembered = orjson.loads(stored) if stored else None
         if remembered is not None and bucket - remembered[0] <= 1 and remembered[1:] != here[1:]:
             DUPLICATES.labels(clean.cluster).inc()
@@ -282,8 +290,8 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         # (The same partition and offset is this worker's own replay after a crash: its
         # outputs may not have been written, so it is processed again; aggregation
         # recognises what it already counted by the raw offset.)
-        seen[clean.occurrence_id] = orjson.dumps(here)
-        expiry.add(message.partition, bucket, clean.occurrence_id)
+        seen[seen_key] = orjson.dumps(here)
+        expiry.add(message.partition, bucket, seen_key)
         expire_seen(message.partition, bucket)
         await clean_topic.send(key=message.key, value=encode(clean))
         CLEAN_PUBLISHED.labels(clean.cluster).inc()
