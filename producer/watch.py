@@ -37,6 +37,15 @@ BACKOFF_BASE_SECONDS = 0.5
 QUICK_END_SECONDS = 1.0
 
 
+class QuietWatchError(Exception):
+    """A watch that sent nothing for ``read_timeout_seconds``: reconnected, not a failure."""
+
+    def __init__(self, resource_version: str, seen: int) -> None:
+        super().__init__(f"no data after resourceVersion {resource_version}")
+        self.resource_version = resource_version
+        self.seen = seen
+
+
 class ResourceExpiredError(Exception):
     """The resourceVersion is older than the API server keeps (410 Gone): list again."""
 
@@ -120,6 +129,9 @@ class ClusterWatcher:
                 quick_and_empty = seen == 0 and time.monotonic() - started < QUICK_END_SECONDS
                 cause = "empty" if quick_and_empty else "ended"
                 failures = failures + 1 if quick_and_empty else 0
+            except QuietWatchError as quiet:
+                self._log.debug("%s: watch quiet after %d changes; reconnecting", self.cluster, quiet.seen)
+                self.resource_version, cause, failures = quiet.resource_version, "quiet", 0
             except ResourceExpiredError:
                 self._log.warning(
                     "%s: resourceVersion %s expired; listing again", self.cluster, self.resource_version
@@ -133,6 +145,8 @@ class ClusterWatcher:
                     cause = f"http-{exc.status}"
                     self._log.warning("%s: API answered %s %s", self.cluster, exc.status, exc.reason)
             except (urllib3.exceptions.HTTPError, OSError, WatchError) as exc:
+                if self._stop.is_set():
+                    break  # interrupt() cut the stream to stop: not a failure to report
                 failures += 1
                 cause = "connection" if not isinstance(exc, WatchError) else "watch-error"
                 self._log.warning("%s: watch interrupted: %s: %s", self.cluster, type(exc).__name__, exc)
@@ -211,7 +225,15 @@ class ClusterWatcher:
                 if self._stop.is_set():
                     break
                 resource_version = self._handle_line(line, resource_version)
+                # Kept as it advances: a stream cut mid-way (the API server crashed) resumes
+                # from here, not from where this watch began, which would repeat all it delivered.
+                self.resource_version = resource_version
                 seen += 1
+        except urllib3.exceptions.ReadTimeoutError:
+            # Silent for read_timeout_seconds after the server answered. A default API server
+            # sends no bookmarks for Events (they have no watch cache), so a quiet namespace
+            # looks like this: reconnect from here, as after a server-side timeout, no failure.
+            raise QuietWatchError(resource_version, seen) from None
         finally:
             self._response = None
             response.release_conn()

@@ -49,3 +49,40 @@ def test_metrics_count_what_was_published_per_cluster(namespace: Namespace, tmp_
     assert ready is not None
     assert health is not None
     assert health.status_code == 200
+
+
+def test_a_quiet_watch_is_reconnected_without_counting_a_failure(
+    namespace: Namespace, tmp_path: Path
+) -> None:
+    """A default kube-apiserver sends Events no bookmarks (they have no watch cache), so a quiet
+    namespace's watch is silent until read_timeout_seconds: normal, not an error to alert on."""
+    port = free_port()
+    with FakeApiServer(bookmark_interval=0.5) as api:
+        api.create_event(make_event(0))
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
+        configure_producer(
+            namespace,
+            [kubeconfig_entry(kubeconfig, cluster="prod-a", context="fake")],
+            metrics_port=port,
+            watch_timeout_seconds=60,
+        )
+        ensure_namespace_topics(namespace)
+        with herald_process(namespace.config_path, "producer", log_dir=tmp_path, name="producer"):
+            wait_until(
+                lambda: (r := scrape(port, "/readyz")) is not None and r.status_code == 200, timeout=60
+            )
+            api.stall_watches(300)
+            quiet = 'herald_producer_watch_restarts_total{cause="quiet",cluster="prod-a"}'
+            wait_until(
+                lambda: (r := scrape(port, "/metrics")) is not None and metric(r.text, quiet) >= 3,
+                timeout=90,
+                what="three quiet watches reconnected",
+            )
+            scraped = scrape(port, "/metrics")
+            api.stall_watches(0)
+    assert scraped is not None
+    failures = [
+        line for line in scraped.text.splitlines() if "watch_restarts_total{" in line and "quiet" not in line
+    ]
+    assert all(line.endswith(" 0.0") for line in failures), failures
+    assert "watch interrupted" not in (tmp_path / "producer.log").read_text()
