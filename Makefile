@@ -10,10 +10,10 @@ KAFKA := compose/kafka-local
 WITH_KAFKA := compose/with-kafka
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test demo schemas clean bench postgres browser compose-schema
+.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test e2e demo schemas clean bench postgres browser compose-schema
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kube-herald needs Python >= 3.11, found " + sys.version' 
@@ -58,7 +58,11 @@ unit: venv ## fast tests, no broker
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 test: setup lint ## lint, then every test against a real broker (started and stopped here)
-	$(WITH_KAFKA) $(BIN)/pytest -ra $(PYTEST_ARGS)
+	$(WITH_KAFKA) $(BIN)/pytest -ra --ignore=tests/cluster $(PYTEST_ARGS)
+
+e2e: venv kafka-jars ## the pipeline against a real Kubernetes control plane (built once with Go, cached)
+	tests/e2e/control-plane build
+	$(WITH_KAFKA) $(BIN)/pytest -ra tests/cluster $(PYTEST_ARGS)
 
 demo: venv kafka-jars ## run the pipeline on sample events and print the alerts it delivers
 	$(WITH_KAFKA) $(BIN)/herald demo
