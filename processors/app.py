@@ -158,8 +158,6 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         key_serializer="raw",
         value_serializer="raw",
     )
-    transport: Any = app.transport  # its consumer class is a ClassVar in Faust's stubs; set per app
-    transport.Consumer = rewinding_consumer(frozenset({topics.raw, topics.grouped}))
     raw = app.topic(topics.raw, value_serializer="raw", key_serializer="raw")
     grouped = app.topic(topics.grouped, value_serializer="raw", key_serializer="raw")
     clean_topic = app.topic(topics.clean)
@@ -191,6 +189,8 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
 
     raw_gaps = OffsetGaps(kafka, topics.raw)
     grouped_gaps = OffsetGaps(kafka, topics.grouped)
+    transport: Any = app.transport  # its consumer class is a ClassVar in Faust's stubs; set per app
+    transport.Consumer = rewinding_consumer({topics.raw: raw_gaps, topics.grouped: grouped_gaps})
 
     async def rebuild_indexes(*_args: Any, **_kwargs: Any) -> None:
         expiry.reset()

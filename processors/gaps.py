@@ -14,8 +14,9 @@ after a seek, which the stages already tolerate; it does not move the expectatio
 A hole at a partition's head or tail has no message on its far side to reveal it: a
 partition that no worker had committed yet, moved to a survivor whose discarded fetch ran
 to its end, is never delivered at all. ``rewinding_consumer`` closes that at the source:
-after recovery, a source partition with no committed offset goes back to its beginning,
-which is what ``auto_offset_reset="earliest"`` promised in the first place.
+after recovery, a source partition with no committed offset goes back to just after what
+this process was handed from it, or to its beginning (what ``auto_offset_reset="earliest"``
+promised in the first place).
 """
 
 from __future__ import annotations
@@ -51,21 +52,38 @@ class Record:
     timestamp: float
 
 
-def rewinding_consumer(topics: frozenset[str]) -> type[Any]:
-    """Faust's aiokafka consumer, but a partition of ``topics`` never committed restarts at its beginning.
+def rewinding_consumer(trackers: Mapping[str, OffsetGaps]) -> type[Any]:
+    """Faust's aiokafka consumer, but a never-committed partition of the trackers' topics
+    resumes after what this process delivered from it, or at its beginning.
 
     After recovery Faust seeks every partition to its committed offset, and aiokafka's
     ``seek_to_committed`` skips a partition whose committed offset is none or 0, leaving it
-    where the fetch that recovery discarded left it. Set as the transport's ``Consumer``.
+    where the fetch that recovery discarded left it. Going back to the beginning every time
+    would replay, at each rebalance, what this worker already processed (a restarted worker
+    sees two: one when it joins, one when its dead predecessor's session expires).
+    Set as the transport's ``Consumer``.
     """
 
     class RewindingConsumer(faust_aiokafka.Consumer):
         async def seek_to_committed(self) -> Mapping[Any, int]:
             committed: Mapping[Any, int] = await super().seek_to_committed()
-            uncommitted = sorted(tp for tp, offset in committed.items() if not offset and tp.topic in topics)
-            if uncommitted:
-                log.info("rewinding %d uncommitted partitions to their beginning", len(uncommitted))
-                await self._thread.seek_to_beginning(*uncommitted)
+            uncommitted = sorted(
+                tp for tp, offset in committed.items() if not offset and tp.topic in trackers
+            )
+            if not uncommitted:
+                return committed
+            resume = {tp: trackers[tp.topic].resume_offset(tp.partition) for tp in uncommitted}
+            unread = [tp for tp, offset in resume.items() if offset is None]
+            log.info(
+                "uncommitted partitions: %d resume after what this worker delivered, %d from their beginning",
+                len(uncommitted) - len(unread),
+                len(unread),
+            )
+            for tp, offset in resume.items():
+                if offset is not None:
+                    self._thread.seek(tp, offset)  # as Faust's own _seek does
+            if unread:
+                await self._thread.seek_to_beginning(*unread)
             return committed
 
     return RewindingConsumer
@@ -78,6 +96,7 @@ class OffsetGaps:
         self._kafka = kafka
         self._topic = topic
         self._expected: dict[int, int] = {}
+        self._delivered: dict[int, int] = {}  # kept across rebalances: see rewinding_consumer
 
     def reset(self) -> None:
         """Partitions moved: expect anything at first, as after a start."""
@@ -87,7 +106,12 @@ class OffsetGaps:
         """The offsets skipped before ``offset`` (empty unless this message jumped ahead)."""
         expected = self._expected.get(partition)
         self._expected[partition] = max(offset + 1, expected or 0)
+        self._delivered[partition] = max(offset + 1, self._delivered.get(partition, 0))
         return range(expected, offset) if expected is not None and offset > expected else range(0)
+
+    def resume_offset(self, partition: int) -> int | None:
+        """The offset after the last this process was handed from ``partition``, if any."""
+        return self._delivered.get(partition)
 
     async def read_back(self, partition: int, missing: range) -> list[Record]:
         log.warning(

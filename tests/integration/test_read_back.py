@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -50,36 +51,45 @@ def test_offsets_the_broker_no_longer_has_are_reported_not_invented(
 
 
 class ThreadOf:
-    """The two calls the rewinding consumer makes on Faust's consumer thread, on a real aiokafka consumer."""
+    """The calls the rewinding consumer makes on Faust's consumer thread, on a real aiokafka consumer."""
 
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self.seek_to_committed = consumer.seek_to_committed
         self.seek_to_beginning = consumer.seek_to_beginning
+        self.seek = consumer.seek
 
 
-def test_after_recovery_a_partition_never_committed_is_read_from_its_beginning(namespace: Namespace) -> None:
-    """The failover hole: a survivor's discarded fetch left the position at the end; the seek must undo it."""
+def test_after_recovery_a_never_committed_partition_resumes_after_what_was_delivered(
+    namespace: Namespace,
+) -> None:
+    """The failover hole: a survivor's discarded fetch left the position at the end; the seek must
+    undo it, but not replay what this worker was already handed (a rebalance repeats the seek)."""
     ensure_namespace_topics(namespace)
     raw, clean = namespace.topic("events.raw"), namespace.topic("events.clean")
     for topic in (raw, clean):
         for partition in (0, 1):
             fill(namespace, topic, partition=partition, count=10)
-    positions = asyncio.run(seek_after_a_discarded_fetch(namespace, rewound={raw}))
-    assert positions == {(raw, 0): 0, (raw, 1): 4, (clean, 0): 10, (clean, 1): 4}
-    # Faust's own consumer, for contrast: the uncommitted partitions stay past what was never processed.
-    assert asyncio.run(seek_after_a_discarded_fetch(namespace, rewound=set())) == {
-        (raw, 0): 10,
-        (raw, 1): 4,
-        (clean, 0): 10,
-        (clean, 1): 4,
-    }
+    # Partition 1 is committed at 4 in every case; events.clean is not tracked.
+    untouched = {(raw, 1): 4, (clean, 0): 10, (clean, 1): 4}
+    fresh = OffsetGaps(namespace.config.kafka, raw)
+    assert asyncio.run(seek_after_a_discarded_fetch(namespace, {raw: fresh})) == {(raw, 0): 0, **untouched}
+    handed = OffsetGaps(namespace.config.kafka, raw)
+    for offset in range(6):
+        handed.skipped_before(0, offset)
+    handed.reset()  # the rebalance: gap expectations go, what was delivered stays
+    assert asyncio.run(seek_after_a_discarded_fetch(namespace, {raw: handed})) == {(raw, 0): 6, **untouched}
+    # Faust's own consumer, for contrast: the uncommitted partition stays past what was never delivered.
+    assert asyncio.run(seek_after_a_discarded_fetch(namespace, {})) == {(raw, 0): 10, **untouched}
 
 
-async def seek_after_a_discarded_fetch(namespace: Namespace, rewound: set[str]) -> dict[tuple[str, int], int]:
+async def seek_after_a_discarded_fetch(
+    namespace: Namespace, trackers: dict[str, OffsetGaps]
+) -> dict[tuple[str, int], int]:
     """Fetch every partition to its end, commit partition 1 at 4, then seek as Faust does after recovery."""
-    group = f"{namespace.prefix}rewind-{len(rewound)}"
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=namespace.bootstrap, group_id=group, enable_auto_commit=False
+        bootstrap_servers=namespace.bootstrap,
+        group_id=f"{namespace.prefix}rewind-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:
@@ -97,7 +107,7 @@ async def seek_after_a_discarded_fetch(namespace: Namespace, rewound: set[str]) 
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
                 fetched[tp] = fetched.get(tp, 0) + len(records)
         await consumer.commit({tp: 4 for tp in partitions if tp.partition == 1})
-        consumer_class = rewinding_consumer(frozenset(rewound))
+        consumer_class = rewinding_consumer(trackers)
         rewinding = consumer_class.__new__(consumer_class)  # no Faust app: only its seek is under test
         rewinding._thread = ThreadOf(consumer)
         await rewinding.seek_to_committed()
