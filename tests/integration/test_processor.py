@@ -180,7 +180,7 @@ def test_dedup_and_counts_survive_a_killed_worker(namespace: Namespace, tmp_path
 
 @pytest.mark.fault
 @pytest.mark.xfail(
-    reason="KNOWN DEFECT (issue 4), narrowed, not fixed: about 1 run in 5 under load the survivor ends 1 "
+    reason="KNOWN DEFECT (issue 4), narrowed, not fixed: in 1 of 13 runs under load the survivor ended 1 "
     "or 2 occurrences short (e.g. 18 of 20). Its raw partition's position is at the end while the committed "
     "offset is behind (e.g. 23 of 28): Faust discarded records fetched around recovery's seek, a partition's "
     "tail with no later message to reveal the hole to the gap read-back. The never-committed case is "
