@@ -40,9 +40,8 @@ QUICK_END_SECONDS = 1.0
 class QuietWatchError(Exception):
     """A watch that sent nothing for ``read_timeout_seconds``: reconnected, not a failure."""
 
-    def __init__(self, resource_version: str, seen: int) -> None:
-        super().__init__(f"no data after resourceVersion {resource_version}")
-        self.resource_version = resource_version
+    def __init__(self, seen: int) -> None:
+        super().__init__(f"no data after {seen} changes")
         self.seen = seen
 
 
@@ -131,7 +130,7 @@ class ClusterWatcher:
                 failures = failures + 1 if quick_and_empty else 0
             except QuietWatchError as quiet:
                 self._log.debug("%s: watch quiet after %d changes; reconnecting", self.cluster, quiet.seen)
-                self.resource_version, cause, failures = quiet.resource_version, "quiet", 0
+                cause, failures = "quiet", 0  # resumes from self.resource_version, kept by _watch
             except ResourceExpiredError:
                 self._log.warning(
                     "%s: resourceVersion %s expired; listing again", self.cluster, self.resource_version
@@ -233,7 +232,7 @@ class ClusterWatcher:
             # Silent for read_timeout_seconds after the server answered. A default API server
             # sends no bookmarks for Events (they have no watch cache), so a quiet namespace
             # looks like this: reconnect from here, as after a server-side timeout, no failure.
-            raise QuietWatchError(resource_version, seen) from None
+            raise QuietWatchError(seen) from None
         finally:
             self._response = None
             response.release_conn()

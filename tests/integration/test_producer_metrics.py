@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,36 +20,45 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_metrics_count_what_was_published_per_cluster(namespace: Namespace, tmp_path: Path) -> None:
+@contextmanager
+def producer_watching(
+    namespace: Namespace, tmp_path: Path, *, events: int, **settings: Any
+) -> Iterator[tuple[FakeApiServer, int]]:
+    """A fake API server holding ``events`` events and a ready producer watching it: (server, port)."""
     port = free_port()
     with FakeApiServer(bookmark_interval=0.5) as api:
-        for index in range(12):
+        for index in range(events):
             api.create_event(make_event(index))
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
         configure_producer(
-            namespace, [kubeconfig_entry(kubeconfig, cluster="prod-a", context="fake")], metrics_port=port
+            namespace,
+            [kubeconfig_entry(kubeconfig, cluster="prod-a", context="fake")],
+            metrics_port=port,
+            **settings,
         )
         ensure_namespace_topics(namespace)
         with herald_process(namespace.config_path, "producer", log_dir=tmp_path, name="producer"):
-            ready = wait_until(lambda: scrape(port, "/readyz"), timeout=60, what="the health endpoint")
             wait_until(
-                lambda: (r := scrape(port, "/readyz")) is not None and r.status_code == 200, timeout=60
-            )
-            published = 'herald_producer_events_published_total{cluster="prod-a"}'
-            wait_until(
-                lambda: (r := scrape(port, "/metrics")) is not None and metric(r.text, published) >= 12,
+                lambda: (r := scrape(port, "/readyz")) is not None and r.status_code == 200,
                 timeout=60,
-                what="12 published in the metrics",
+                what="the producer ready",
             )
-            api.drop_watches()
-            restarts = 'herald_producer_watch_restarts_total{cause="connection",cluster="prod-a"}'
-            wait_until(
-                lambda: (r := scrape(port, "/metrics")) is not None and metric(r.text, restarts) >= 1,
-                timeout=60,
-                what="the dropped watch counted",
-            )
-            health = scrape(port, "/healthz")
-    assert ready is not None
+            yield api, port
+
+
+def scraped(port: int, name: str) -> float:
+    response = scrape(port, "/metrics")
+    return metric(response.text, name) if response is not None else 0.0
+
+
+def test_metrics_count_what_was_published_per_cluster(namespace: Namespace, tmp_path: Path) -> None:
+    with producer_watching(namespace, tmp_path, events=12) as (api, port):
+        published = 'herald_producer_events_published_total{cluster="prod-a"}'
+        wait_until(lambda: scraped(port, published) >= 12, timeout=60, what="12 published in the metrics")
+        api.drop_watches()
+        restarts = 'herald_producer_watch_restarts_total{cause="connection",cluster="prod-a"}'
+        wait_until(lambda: scraped(port, restarts) >= 1, timeout=60, what="the dropped watch counted")
+        health = scrape(port, "/healthz")
     assert health is not None
     assert health.status_code == 200
 
@@ -56,33 +68,15 @@ def test_a_quiet_watch_is_reconnected_without_counting_a_failure(
 ) -> None:
     """A default kube-apiserver sends Events no bookmarks (they have no watch cache), so a quiet
     namespace's watch is silent until read_timeout_seconds: normal, not an error to alert on."""
-    port = free_port()
-    with FakeApiServer(bookmark_interval=0.5) as api:
-        api.create_event(make_event(0))
-        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
-        configure_producer(
-            namespace,
-            [kubeconfig_entry(kubeconfig, cluster="prod-a", context="fake")],
-            metrics_port=port,
-            watch_timeout_seconds=60,
-        )
-        ensure_namespace_topics(namespace)
-        with herald_process(namespace.config_path, "producer", log_dir=tmp_path, name="producer"):
-            wait_until(
-                lambda: (r := scrape(port, "/readyz")) is not None and r.status_code == 200, timeout=60
-            )
-            api.stall_watches(300)
-            quiet = 'herald_producer_watch_restarts_total{cause="quiet",cluster="prod-a"}'
-            wait_until(
-                lambda: (r := scrape(port, "/metrics")) is not None and metric(r.text, quiet) >= 3,
-                timeout=90,
-                what="three quiet watches reconnected",
-            )
-            scraped = scrape(port, "/metrics")
-            api.stall_watches(0)
-    assert scraped is not None
+    with producer_watching(namespace, tmp_path, events=1, watch_timeout_seconds=60) as (api, port):
+        api.stall_watches(300)
+        quiet = 'herald_producer_watch_restarts_total{cause="quiet",cluster="prod-a"}'
+        wait_until(lambda: scraped(port, quiet) >= 3, timeout=90, what="three quiet watches reconnected")
+        response = scrape(port, "/metrics")
+        api.stall_watches(0)
+    assert response is not None
     failures = [
-        line for line in scraped.text.splitlines() if "watch_restarts_total{" in line and "quiet" not in line
+        line for line in response.text.splitlines() if "watch_restarts_total{" in line and "quiet" not in line
     ]
     assert all(line.endswith(" 0.0") for line in failures), failures
     assert "watch interrupted" not in (tmp_path / "producer.log").read_text()
