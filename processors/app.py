@@ -47,17 +47,19 @@ from processors.aggregate import (
 from processors.credentials import broker_credentials
 from processors.due import DueIndex
 from processors.expiry import ExpiryQueue
-from processors.gaps import OffsetGaps, Record, rewinding_consumer
+from processors.gaps import PROBE_HEADER, OffsetGaps, Record, is_probe, probe_stalled, rewinding_consumer
 from processors.inhibit import Inhibitor, inhibitor_feed
 from processors.metrics import (
     CLEAN_PUBLISHED,
     DUPLICATES,
+    GAP_PROBES,
     INCIDENT_UPDATES,
     INHIBITED,
     LATENCY,
     QUARANTINED,
     RAW_CONSUMED,
     READ_BACK,
+    REDELIVERED,
     SEEN_EXPIRED,
 )
 from processors.pipeline import Processed, validate_and_classify
@@ -190,7 +192,8 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     raw_gaps = OffsetGaps(kafka, topics.raw)
     grouped_gaps = OffsetGaps(kafka, topics.grouped)
     transport: Any = app.transport  # its consumer class is a ClassVar in Faust's stubs; set per app
-    transport.Consumer = rewinding_consumer({topics.raw: raw_gaps, topics.grouped: grouped_gaps})
+    trackers = {topics.raw: raw_gaps, topics.grouped: grouped_gaps}
+    transport.Consumer = rewinding_consumer(trackers)
 
     async def rebuild_indexes(*_args: Any, **_kwargs: Any) -> None:
         expiry.reset()
@@ -216,7 +219,11 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     incidents = table("incidents", bytes)
 
     async def without_gaps(gaps: OffsetGaps, message: Any) -> list[Record]:
-        """This message, preceded by any the stream skipped before it (see processors.gaps)."""
+        """This message, preceded by any the stream skipped before it, gap probes left out;
+        nothing if this process was handed it already (see processors.gaps)."""
+        if gaps.handed(message.partition, message.offset):
+            REDELIVERED.labels(message.topic).inc()
+            return []
         record = Record(
             topic=message.topic,
             partition=message.partition,
@@ -224,13 +231,15 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             key=message.key,
             value=message.value,
             timestamp=message.timestamp,
+            probe=is_probe(message.headers),
         )
         missing = gaps.skipped_before(record.partition, record.offset)
-        if not missing:
-            return [record]
-        earlier = await gaps.read_back(record.partition, missing)
-        READ_BACK.labels(record.topic).inc(len(earlier))
-        return [*earlier, record]
+        records = [record]
+        if missing:
+            earlier = await gaps.read_back(record.partition, missing)
+            READ_BACK.labels(record.topic).inc(len(earlier))
+            records = [*earlier, record]
+        return [r for r in records if not r.probe]
 
     async def quarantine(message: Record, stage: str, reason: str, error: str) -> None:
         QUARANTINED.labels(stage, reason).inc()
@@ -371,6 +380,17 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         inhibitors_reader.stop()
 
     app.on_before_shutdown.connect(stop_inhibitor_feed)
+
+    by_name = {topics.raw: raw, topics.grouped: grouped}
+
+    async def send_probe(topic: str, partition: int) -> None:
+        await by_name[topic].send(key=None, value=b"", partition=partition, headers={PROBE_HEADER: b"1"})
+        GAP_PROBES.labels(topic).inc()
+
+    @app.timer(interval=settings.gap_probe_seconds / 2)  # type: ignore[untyped-decorator]
+    async def probe_stalled_partitions() -> None:
+        if not app.rebalancing:  # recovery keeps partitions paused: quiet is expected then
+            await probe_stalled(app.consumer, trackers, settings.gap_probe_seconds, send_probe)
 
     held: dict[str, float] = {}  # while the timer waits out a rebalance: since, last said
 

@@ -8,15 +8,26 @@ lost there is lost for good, so each agent checks that its offsets advance one b
 reads a skipped range back itself, in order, before the message that revealed it.
 
 Offsets of ``events.raw`` and ``events.grouped`` are dense (neither is compacted nor
-written in transactions), so any forward jump is a hole. Going back is Faust replaying
-after a seek, which the stages already tolerate; it does not move the expectation back.
+written in transactions), so any forward jump is a hole. Going back is Faust delivering
+again, after its own seek, what it had queued before: an offset this process was already
+handed is skipped (a restarted worker otherwise processed a partition twice, 110 clean
+events for 40), and it does not move the expectation back.
 
 A hole at a partition's head or tail has no message on its far side to reveal it: a
 partition that no worker had committed yet, moved to a survivor whose discarded fetch ran
 to its end, is never delivered at all. ``rewinding_consumer`` closes that at the source:
-after recovery, a source partition with no committed offset goes back to just after what
-this process was handed from it, or to its beginning (what ``auto_offset_reset="earliest"``
-promised in the first place).
+after recovery, a source partition goes back to just after what this process was handed
+from it when that is past its committed offset, or, with no committed offset, to its
+beginning (what ``auto_offset_reset="earliest"`` promised in the first place).
+
+A hole at a tail is harder: Faust can discard what it fetched around recovery's seek, so the
+consumer's position is at the partition's end while this worker was handed nothing past
+the committed offset, and no later message may ever come. ``rewinding_consumer`` therefore
+also tells each tracker where its partitions were sought to, and ``probe_stalled`` sends a
+probe (an empty message with the ``herald-gap-probe`` header) to a partition that has
+messages beyond what was delivered but delivered nothing for a while. The probe is the
+later message: its arrival reveals the hole, which is read back as any other, and the
+agents then drop it. A probe sent without need (a partition merely slow) is harmless.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +49,16 @@ from runtime.kafka import client_config
 log = logging.getLogger(__name__)
 
 READ_BACK_TIMEOUT_SECONDS = 30.0
+PROBE_HEADER = "herald-gap-probe"
+"""Marks the processor's own probe messages on the topics it consumes; every reader skips them."""
+
+
+def is_probe(headers: Iterable[tuple[str, object]] | Mapping[str, object] | None) -> bool:
+    """Whether a message with these headers (aiokafka's and confluent's lists, or a mapping) is a probe."""
+    if not headers:
+        return False
+    names = headers.keys() if isinstance(headers, Mapping) else (name for name, _ in headers)
+    return PROBE_HEADER in names
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,40 +71,50 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp: float
+    probe: bool = False
 
 
 def rewinding_consumer(trackers: Mapping[str, OffsetGaps]) -> type[Any]:
-    """Faust's aiokafka consumer, but a never-committed partition of the trackers' topics
-    resumes after what this process delivered from it, or at its beginning.
+    """Faust's aiokafka consumer, but after recovery a partition of the trackers' topics resumes
+    after what this process was already handed from it, or, never committed, at its beginning.
 
     After recovery Faust seeks every partition to its committed offset, and aiokafka's
     ``seek_to_committed`` skips a partition whose committed offset is none or 0, leaving it
-    where the fetch that recovery discarded left it. Going back to the beginning every time
-    would replay, at each rebalance, what this worker already processed (a restarted worker
-    sees two: one when it joins, one when its dead predecessor's session expires).
-    Set as the transport's ``Consumer``.
+    where the fetch that recovery discarded left it. Faust also resumes the flow before that
+    seek, so a partition can be handed records that the seek then hands over again: a
+    restarted worker processed them twice (87 clean events for 40 in the kill -9 test).
+    Going back to the beginning every time would replay, at each rebalance, what this worker
+    already processed (a restarted worker sees two: one when it joins, one when its dead
+    predecessor's session expires). Each tracker learns where its partitions resume, so a
+    first delivery beyond that reveals a hole. Set as the transport's ``Consumer``.
     """
 
     class RewindingConsumer(faust_aiokafka.Consumer):
         async def seek_to_committed(self) -> Mapping[Any, int]:
             committed: Mapping[Any, int] = await super().seek_to_committed()
-            uncommitted = sorted(
-                tp for tp, offset in committed.items() if not offset and tp.topic in trackers
-            )
-            if not uncommitted:
-                return committed
-            resume = {tp: trackers[tp.topic].resume_offset(tp.partition) for tp in uncommitted}
-            unread = [tp for tp, offset in resume.items() if offset is None]
-            log.info(
-                "uncommitted partitions: %d resume after what this worker delivered, %d from their beginning",
-                len(uncommitted) - len(unread),
-                len(unread),
-            )
-            for tp, offset in resume.items():
-                if offset is not None:
-                    self._thread.seek(tp, offset)  # as Faust's own _seek does
+            resumed, unread = 0, []
+            for tp in sorted(tp for tp in committed if tp.topic in trackers):
+                tracker, committed_offset = trackers[tp.topic], committed[tp] or 0
+                handed = tracker.resume_offset(tp.partition)
+                if handed is not None and handed > committed_offset:
+                    self._thread.seek(tp, handed)  # as Faust's own _seek does
+                    tracker.expect(tp.partition, handed)
+                    resumed += 1
+                elif committed_offset:
+                    tracker.expect(tp.partition, committed_offset)
+                else:
+                    unread.append(tp)
             if unread:
                 await self._thread.seek_to_beginning(*unread)
+                for tp, offset in (await self._thread.earliest_offsets(*unread)).items():
+                    trackers[tp.topic].expect(tp.partition, offset)
+            if resumed or unread:
+                log.info(
+                    "after recovery: %d partitions resume after what this worker was handed, "
+                    "%d never committed start at their beginning",
+                    resumed,
+                    len(unread),
+                )
             return committed
 
     return RewindingConsumer
@@ -97,23 +128,62 @@ class OffsetGaps:
         self._topic = topic
         self._expected: dict[int, int] = {}
         self._delivered: dict[int, int] = {}  # kept across rebalances: see rewinding_consumer
+        self._active: dict[int, float] = {}  # monotonic time of the last delivery, seek or probe
+
+    @property
+    def topic(self) -> str:
+        return self._topic
 
     def reset(self) -> None:
         """Partitions moved: expect anything at first, as after a start."""
         self._expected.clear()
+        self._active.clear()
+
+    def expect(self, partition: int, offset: int) -> None:
+        """The stream was sought to ``offset``: a first delivery beyond it reveals a hole.
+
+        What this process was already handed stays handed: Faust may skip re-delivering it.
+        """
+        self._expected[partition] = max(offset, self._delivered.get(partition, 0))
+        self._active[partition] = time.monotonic()
+
+    def handed(self, partition: int, offset: int) -> bool:
+        """Whether this process was handed ``offset`` already: Faust delivering again what it had
+        queued before its own seek after recovery. The stages processed it; it is skipped."""
+        return offset < self._delivered.get(partition, 0)
 
     def skipped_before(self, partition: int, offset: int) -> range:
         """The offsets skipped before ``offset`` (empty unless this message jumped ahead)."""
         expected = self._expected.get(partition)
         self._expected[partition] = max(offset + 1, expected or 0)
         self._delivered[partition] = max(offset + 1, self._delivered.get(partition, 0))
+        self._active[partition] = time.monotonic()
         return range(expected, offset) if expected is not None and offset > expected else range(0)
+
+    def quiet(self, idle_seconds: float) -> list[int]:
+        """Partitions with a known expectation that delivered nothing for ``idle_seconds``."""
+        now = time.monotonic()
+        return sorted(
+            partition
+            for partition, since in self._active.items()
+            if partition in self._expected and now - since >= idle_seconds
+        )
+
+    def behind(self, partition: int, end: int) -> bool:
+        """Whether the partition holds messages (up to ``end``) beyond what was delivered."""
+        expected = self._expected.get(partition)
+        return expected is not None and end > expected
+
+    def probed(self, partition: int) -> None:
+        """A probe is on its way: wait another idle period before the next."""
+        self._active[partition] = time.monotonic()
 
     def resume_offset(self, partition: int) -> int | None:
         """The offset after the last this process was handed from ``partition``, if any."""
         return self._delivered.get(partition)
 
     async def read_back(self, partition: int, missing: range) -> list[Record]:
+        """The records at ``missing``, probes among them included (the caller drops those)."""
         log.warning(
             "%s[%d]: offsets %d..%d were skipped by the stream; reading them back",
             self._topic,
@@ -168,8 +238,44 @@ class OffsetGaps:
                         key=message.key(),
                         value=message.value(),
                         timestamp=(message.timestamp()[1] or 0) / 1000,
+                        probe=is_probe(message.headers()),
                     )
                 )
         finally:
             consumer.close()
         return records
+
+
+async def probe_stalled(
+    consumer: Any,
+    trackers: Mapping[str, OffsetGaps],
+    idle_seconds: float,
+    send_probe: Callable[[str, int], Awaitable[None]],
+) -> list[tuple[str, int]]:
+    """Probe every assigned source partition that holds undelivered messages and has been quiet.
+
+    ``consumer`` is Faust's (its ``assignment`` and ``highwaters``); what was probed is returned.
+    """
+    quiet_partitions = [
+        (topic, partition) for topic, tracker in trackers.items() for partition in tracker.quiet(idle_seconds)
+    ]
+    if not quiet_partitions:  # as before the consumer started: nothing was sought yet
+        return []
+    assigned = {(tp.topic, tp.partition): tp for tp in consumer.assignment()}
+    quiet = [assigned[key] for key in quiet_partitions if key in assigned]
+    if not quiet:
+        return []
+    ends: Mapping[Any, int] = await consumer.highwaters(*quiet)
+    probed: list[tuple[str, int]] = []
+    for tp in quiet:
+        tracker = trackers[tp.topic]
+        end = ends.get(tp)
+        if end is None or not tracker.behind(tp.partition, end):
+            continue
+        log.info(
+            "%s[%d]: quiet, messages up to %d undelivered; sending a gap probe", tp.topic, tp.partition, end
+        )
+        await send_probe(tp.topic, tp.partition)
+        tracker.probed(tp.partition)
+        probed.append((tp.topic, tp.partition))
+    return probed

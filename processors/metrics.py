@@ -43,6 +43,16 @@ READ_BACK = Counter(
     "Messages the Faust stream skipped and the worker read back from the broker, by input topic.",
     ["topic"],
 )
+REDELIVERED = Counter(
+    "herald_processor_redelivered_total",
+    "Messages the Faust stream delivered again after its own seek, which this worker had processed: skipped.",
+    ["topic"],
+)
+GAP_PROBES = Counter(
+    "herald_processor_gap_probes_total",
+    "Probes sent to an input partition that held undelivered messages but delivered none for a while.",
+    ["topic"],
+)
 SEEN_EXPIRED = Counter(
     "herald_processor_seen_expired_total",
     "Occurrence ids the dedup table forgot: they can no longer repeat.",

@@ -359,6 +359,13 @@ class ProcessorSettings(Settings):
     repeat_interval_seconds: float = Field(4 * 3600.0, gt=0, description="Re-send an unchanged incident.")
     resolve_timeout_seconds: float = Field(900.0, gt=0, description="Resolve after this long in silence.")
     tick_seconds: float = Field(1.0, gt=0, le=60, description="How often due incidents are looked for.")
+    gap_probe_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="How long an input partition may hold undelivered messages, delivering none, "
+        "before the worker probes it for a hole the stream skipped.",
+    )
     rules: list[ClassificationRule] = Field(default_factory=list, description="User classification rules.")
     inhibit_rules: list[InhibitRule] = Field(
         default_factory=lambda: list(DEFAULT_INHIBIT_RULES),

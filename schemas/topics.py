@@ -22,7 +22,8 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
         "cluster/namespace/kind/name of the involved object",
         False,
         3 * DAY_MS,
-        "RawEnvelope from every producer (many clusters fan in)",
+        "RawEnvelope from every producer (many clusters fan in); skip the processors' gap probes "
+        "(empty, header herald-gap-probe)",
     ),
     TopicSpec(
         "events.clean",
@@ -36,7 +37,7 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
         "incident fingerprint",
         False,
         1 * DAY_MS,
-        "internal: occurrences and clock ticks repartitioned by incident, for aggregation",
+        "internal: occurrences and clock ticks repartitioned by incident, for aggregation (and gap probes)",
     ),
     TopicSpec(
         "events.invalid",

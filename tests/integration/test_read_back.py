@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as AIOKafkaTopicPartition
 from confluent_kafka import Producer
 
-from processors.gaps import OffsetGaps, rewinding_consumer
+from processors.gaps import PROBE_HEADER, OffsetGaps, Record, probe_stalled, rewinding_consumer
 from tests.support.kafka import Namespace, ensure_namespace_topics
 
 pytestmark = pytest.mark.integration
@@ -57,29 +58,68 @@ class ThreadOf:
         self.seek_to_committed = consumer.seek_to_committed
         self.seek_to_beginning = consumer.seek_to_beginning
         self.seek = consumer.seek
+        self._consumer = consumer
+
+    async def earliest_offsets(
+        self, *partitions: AIOKafkaTopicPartition
+    ) -> dict[AIOKafkaTopicPartition, int]:
+        return dict(await self._consumer.beginning_offsets(list(partitions)))
 
 
-def test_after_recovery_a_never_committed_partition_resumes_after_what_was_delivered(
+class FaustConsumerOf:
+    """What ``probe_stalled`` asks of Faust's consumer, answered by a real aiokafka consumer."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+
+    def assignment(self) -> set[AIOKafkaTopicPartition]:
+        return set(self._consumer.assignment())
+
+    async def highwaters(self, *partitions: AIOKafkaTopicPartition) -> dict[AIOKafkaTopicPartition, int]:
+        return dict(await self._consumer.end_offsets(list(partitions)))
+
+
+def test_after_recovery_a_partition_resumes_after_what_was_delivered_or_committed(
     namespace: Namespace,
 ) -> None:
     """The failover hole: a survivor's discarded fetch left the position at the end; the seek must
-    undo it, but not replay what this worker was already handed (a rebalance repeats the seek)."""
+    undo it, but not replay what this worker was already handed (a rebalance repeats the seek, and
+    Faust hands records over before it)."""
     ensure_namespace_topics(namespace)
     raw, clean = namespace.topic("events.raw"), namespace.topic("events.clean")
     for topic in (raw, clean):
         for partition in (0, 1):
             fill(namespace, topic, partition=partition, count=10)
     # Partition 1 is committed at 4 in every case; events.clean is not tracked.
-    untouched = {(raw, 1): 4, (clean, 0): 10, (clean, 1): 4}
+    untracked = {(clean, 0): 10, (clean, 1): 4}
     fresh = OffsetGaps(namespace.config.kafka, raw)
-    assert asyncio.run(seek_after_a_discarded_fetch(namespace, {raw: fresh})) == {(raw, 0): 0, **untouched}
+    assert asyncio.run(seek_after_a_discarded_fetch(namespace, {raw: fresh})) == {
+        (raw, 0): 0,
+        (raw, 1): 4,
+        **untracked,
+    }
     handed = OffsetGaps(namespace.config.kafka, raw)
-    for offset in range(6):
-        handed.skipped_before(0, offset)
+    for partition, through in ((0, 6), (1, 8)):
+        for offset in range(through):
+            handed.skipped_before(partition, offset)
     handed.reset()  # the rebalance: gap expectations go, what was delivered stays
-    assert asyncio.run(seek_after_a_discarded_fetch(namespace, {raw: handed})) == {(raw, 0): 6, **untouched}
+    assert asyncio.run(seek_after_a_discarded_fetch(namespace, {raw: handed})) == {
+        (raw, 0): 6,
+        (raw, 1): 8,
+        **untracked,
+    }
+    behind = OffsetGaps(namespace.config.kafka, raw)
+    for offset in range(2):  # handed before another worker committed further
+        behind.skipped_before(1, offset)
+    behind.reset()
+    assert asyncio.run(seek_after_a_discarded_fetch(namespace, {raw: behind})) == {
+        (raw, 0): 0,
+        (raw, 1): 4,
+        **untracked,
+    }
     # Faust's own consumer, for contrast: the uncommitted partition stays past what was never delivered.
-    assert asyncio.run(seek_after_a_discarded_fetch(namespace, {})) == {(raw, 0): 10, **untouched}
+    faust_own = {(raw, 0): 10, (raw, 1): 4, **untracked}
+    assert asyncio.run(seek_after_a_discarded_fetch(namespace, {})) == faust_own
 
 
 async def seek_after_a_discarded_fetch(
@@ -114,3 +154,66 @@ async def seek_after_a_discarded_fetch(
         return {(tp.topic, tp.partition): await consumer.position(tp) for tp in partitions}
     finally:
         await consumer.stop()
+
+
+def test_a_hole_at_a_quiet_tail_is_probed_revealed_and_read_back(namespace: Namespace) -> None:
+    """The failover tail hole: recovery sought to the committed offset, the records fetched after it
+    were discarded, and no later message comes. The probe is that later message."""
+    ensure_namespace_topics(namespace)
+    raw = namespace.topic("events.raw")
+    for partition in (0, 1):
+        fill(namespace, raw, partition=partition, count=10)
+    gaps = OffsetGaps(namespace.config.kafka, raw)
+    probed, revealed, read_back = asyncio.run(probe_a_discarded_tail(namespace, gaps))
+    assert probed == [(raw, 1)], "only the partition holding undelivered messages is probed"
+    assert revealed == (10, range(4, 10))
+    assert [(r.offset, r.value, r.probe) for r in read_back] == [
+        (offset, f"v{offset}".encode(), False) for offset in range(4, 10)
+    ]
+
+
+async def probe_a_discarded_tail(
+    namespace: Namespace, gaps: OffsetGaps
+) -> tuple[list[tuple[str, int]], tuple[int, range], list[Record]]:
+    """Partition 0 delivered to its end; partition 1 committed at 4, its tail fetched and dropped."""
+    raw = gaps.topic
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=namespace.bootstrap,
+        group_id=f"{namespace.prefix}probe-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+    )
+    producer = Producer({"bootstrap.servers": namespace.bootstrap, "enable.idempotence": True})
+    await consumer.start()
+    try:
+        partitions = [AIOKafkaTopicPartition(raw, partition) for partition in (0, 1)]
+        consumer.assign(partitions)
+        await consumer.commit({partitions[0]: 10, partitions[1]: 4})
+        consumer_class = rewinding_consumer({raw: gaps})
+        rewinding = consumer_class.__new__(consumer_class)
+        rewinding._thread = ThreadOf(consumer)
+        await rewinding.seek_to_committed()
+        await fetch_until(consumer, lambda tp, offset: tp.partition == 1 and offset == 9)  # and drop
+
+        async def send_probe(topic: str, partition: int) -> None:
+            producer.produce(topic, value=b"", partition=partition, headers=[(PROBE_HEADER, b"1")])
+            assert producer.flush(30) == 0
+
+        probed = await probe_stalled(FaustConsumerOf(consumer), {raw: gaps}, 0.0, send_probe)
+        probe = await fetch_until(consumer, lambda tp, _offset: tp.partition == 1)
+        missing = gaps.skipped_before(1, probe)
+        return probed, (probe, missing), await gaps.read_back(1, missing)
+    finally:
+        await consumer.stop()
+
+
+async def fetch_until(
+    consumer: AIOKafkaConsumer, wanted: Callable[[AIOKafkaTopicPartition, int], bool]
+) -> int:
+    """Fetch (and drop) records until one is ``wanted``; its offset."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while asyncio.get_running_loop().time() < deadline:
+        for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+            for record in records:
+                if wanted(tp, record.offset):
+                    return int(record.offset)
+    raise AssertionError("the wanted record never came")
