@@ -10,6 +10,10 @@ the memory at a million distinct occurrences in the dedup table (its results are
 apart, as ``processor-1000000-events``, so the rate figures stay those of the default run).
 With one worker, py-spy samples it for the first ``--profile-seconds`` of the run (0: off)
 and the report shows which layer the time goes to (bench/profile.py).
+
+The same messages also go through herald's own per-event steps alone, in this process with
+no Kafka and no Faust (validate, classify, normalize, dedup key, incident fingerprint,
+encode): the rate the worker could not exceed even if the streaming layers cost nothing.
 """
 
 from __future__ import annotations
@@ -28,13 +32,18 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench import profile
 from bench.common import RESULTS, Measurement, pin_to_one_core, report
+from processors.aggregate import GROUP_LABELS, fingerprint, labels_of
+from processors.app import seen_key_of
+from processors.pipeline import Processed, validate_and_classify
 from producer.simulate import simulate, to_envelope
 from runtime.config import KafkaSettings
 from runtime.kafka import ensure_topics
+from schemas import encode
 
 DEFAULT_EVENTS = 20_000
 PROFILE_RAW = RESULTS / "processor-profile.txt"
 PROFILE_RATE = 100
+STEPS_ALONE = "steps alone (no Kafka, no Faust)"
 
 
 def stream(count: int) -> list[tuple[bytes, bytes]]:
@@ -116,6 +125,18 @@ def passthrough(bootstrap: str, source: str, target: str, count: int) -> float:
     return time.perf_counter() - started
 
 
+def steps_alone(messages: list[tuple[bytes, bytes]]) -> float:
+    """Seconds for herald's per-event work on ``messages``, without Kafka or Faust."""
+    started = time.perf_counter()
+    for _, value in messages:
+        outcome = validate_and_classify(value)
+        assert isinstance(outcome, Processed), outcome
+        seen_key_of(outcome.clean.occurrence_id)
+        fingerprint(labels_of(outcome.clean), GROUP_LABELS)
+        encode(outcome.clean)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=DEFAULT_EVENTS)
@@ -172,12 +193,14 @@ def main() -> None:
             worker.terminate()
             worker.wait(60)
     baseline = passthrough(bootstrap, kafka.topics.raw, f"{prefix}pass.events.raw", len(messages) + 1)
+    steps = steps_alone(messages)
     name = "processor" if args.workers == 1 else f"processor-{args.workers}-workers"
     report(
         name if args.events == DEFAULT_EVENTS else f"{name}-{args.events}-events",
         [
             Measurement("plain consume-produce passthrough", len(messages), [baseline]),
             Measurement(f"herald processor (rocksdb, {args.workers} worker(s))", len(messages), [herald]),
+            Measurement(STEPS_ALONE, len(messages), [steps]),
         ],
         baseline="plain consume-produce passthrough",
         extra={

@@ -52,10 +52,11 @@ Meets = Callable[[float, int], bool]
 
 def throughput_row(name: str, figure: str, herald_key: str, target: str, meets: Meets | None = None) -> Row:
     data = load(name)
-    if data is None:
+    results = data["results"] if data else {}
+    herald = next((key for key in results if key.startswith(herald_key)), None)
+    if data is None or herald is None:
         return Row(figure, "not run", "", None, target, None)
-    results, baseline = data["results"], data["baseline"]
-    herald = next(key for key in results if key.startswith(herald_key))
+    baseline = data["baseline"]
     ratio = data["ratio"][herald]
     herald_rate = results[herald]["per_second"]
     met = meets(ratio, herald_rate) if meets else None
@@ -84,6 +85,12 @@ def rows() -> list[Row]:
             "herald",
             ">= 20,000 /s per worker",
             lambda _, rate: rate >= 20_000,
+        ),
+        throughput_row(
+            "processor",
+            "processor's own steps alone, one core (no Kafka, no Faust)",
+            "steps alone",
+            "(none: the worker's ceiling if streaming cost nothing)",
         ),
         throughput_row("notifier-receiver", "webhook send/s", "WebhookReceiver", "(none)"),
         throughput_row("notifier-pipeline", "notifier incidents/s", "herald", "(none)"),
