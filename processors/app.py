@@ -144,7 +144,9 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         topic_replication_factor=kafka.replication_factor,
         topic_allow_declare=True,
         producer_acks=-1,
-        producer_linger=0.01,
+        # Fuller batches, fewer produce requests: 50 ms instead of 10 took the bench worker
+        # from about 2,900 to 3,300 events/s. Alerts wait out group_wait (seconds) anyway.
+        producer_linger=0.05,
         producer_max_batch_size=1_000_000,
         processing_guarantee="at_least_once",  # exactness comes from the offsets below
         consumer_auto_offset_reset="earliest",
@@ -162,10 +164,6 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     )
     raw = app.topic(topics.raw, value_serializer="raw", key_serializer="raw")
     grouped = app.topic(topics.grouped, value_serializer="raw", key_serializer="raw")
-    clean_topic = app.topic(topics.clean)
-    alerts_topic = app.topic(topics.alerts)
-    invalid_topic = app.topic(topics.invalid)
-    inhibitors_topic = app.topic(topics.inhibitors, value_serializer="raw", key_serializer="raw")
     inhibitor = Inhibitor(settings.inhibit_rules)
     inhibitors_reader = inhibitor_feed(kafka, inhibitor)
 
@@ -218,6 +216,25 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
 
     incidents = table("incidents", bytes)
 
+    producer: list[Any] = []  # Faust's, once started
+
+    async def publish(
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: dict[str, bytes] | None = None,
+    ) -> None:
+        """Hand a message to Faust's producer, which Faust flushes before every offset commit.
+
+        Straight to it rather than through ``Topic.send``, whose channel, future and sensor
+        bookkeeping for every message cost the worker a fifth of its CPU.
+        """
+        if not producer:
+            producer.append(await app.maybe_start_producer())
+        await producer[0].send(topic, key, value, partition, None, headers)
+
     async def without_gaps(gaps: OffsetGaps, message: Any) -> list[Record]:
         """This message, preceded by any the stream skipped before it, gap probes left out;
         nothing if this process was handed it already (see processors.gaps)."""
@@ -261,7 +278,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             payload=message.value,
         )
         key = f"{message.topic}/{message.partition}/{message.offset}".encode()
-        await invalid_topic.send(key=key, value=encode(record))
+        await publish(topics.invalid, key, encode(record))
 
     @app.agent(raw, name="classify")
     async def classify_agent(stream: Any) -> None:
@@ -278,7 +295,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             for key, occurrences in for_incident.items():
                 for start in range(0, len(occurrences), OCCURRENCES_PER_MESSAGE):
                     chunk = occurrences[start : start + OCCURRENCES_PER_MESSAGE]
-                    await grouped.send(key=key, value=encode(GroupInput(occurrences=chunk)))
+                    await publish(topics.grouped, key, encode(GroupInput(occurrences=chunk)))
 
     async def classify(message: Record) -> tuple[bytes, GroupedOccurrence] | None:
         """Validate, classify, deduplicate and publish one raw message; what goes on to aggregation."""
@@ -302,7 +319,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         seen[seen_key] = orjson.dumps(here)
         expiry.add(message.partition, bucket, seen_key)
         expire_seen(message.partition, bucket)
-        await clean_topic.send(key=message.key, value=encode(clean))
+        await publish(topics.clean, message.key, encode(clean))
         CLEAN_PUBLISHED.labels(clean.cluster).inc()
         LATENCY.labels(clean.cluster).observe(max(0.0, time.time() - message.timestamp))
         if dropped or clean.severity.rank < min_rank:
@@ -350,7 +367,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             due.track(key, state)
         if update is None:
             return
-        await alerts_topic.send(key=key, value=encode(update))
+        await publish(topics.alerts, key, encode(update))
         INCIDENT_UPDATES.labels(update.cluster, update.status.value).inc()
         if update.inhibited_by:
             INHIBITED.labels(update.cluster).inc()
@@ -366,7 +383,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         if inhibitor.tracks(update.labels, update.fingerprint):
             inhibitor.record(update)  # this worker's own view, at once; the others via the topic
             firing = update.status is IncidentStatus.FIRING
-            await inhibitors_topic.send(key=key, value=encode(update) if firing else None)
+            await publish(topics.inhibitors, key, encode(update) if firing else None)
 
     @app.task  # type: ignore[untyped-decorator]
     async def start_inhibitor_feed() -> None:
@@ -381,10 +398,8 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
 
     app.on_before_shutdown.connect(stop_inhibitor_feed)
 
-    by_name = {topics.raw: raw, topics.grouped: grouped}
-
     async def send_probe(topic: str, partition: int) -> None:
-        await by_name[topic].send(key=None, value=b"", partition=partition, headers={PROBE_HEADER: b"1"})
+        await publish(topic, None, b"", partition=partition, headers={PROBE_HEADER: b"1"})
         GAP_PROBES.labels(topic).inc()
 
     @app.timer(interval=settings.gap_probe_seconds / 2)  # type: ignore[untyped-decorator]
@@ -418,6 +433,6 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
                 continue
             state = IncidentState.from_bytes(stored)
             if is_due(state, now=now, timing=timing, inhibitor_of=inhibitor.inhibitor_of):
-                await grouped.send(key=key, value=encode(GroupInput(tick_at=now)))
+                await publish(topics.grouped, key, encode(GroupInput(tick_at=now)))
 
     return app
