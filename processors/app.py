@@ -150,9 +150,10 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         producer_max_batch_size=1_000_000,
         processing_guarantee="at_least_once",  # exactness comes from the offsets below
         consumer_auto_offset_reset="earliest",
-        # Faust's promotion of a standby to active left a taken-over partition unconsumed in
-        # the failover test; without standbys the survivor restores from the changelog.
-        table_standby_replicas=0,
+        # Each worker keeps a standby copy of another's tables, so a survivor takes over a dead
+        # worker's partitions without restoring them first. (Standbys were off while a taken-over
+        # partition could go unconsumed; processors.gaps closes that.)
+        table_standby_replicas=1,
         # A killed worker's partitions move to the survivors after this, not after a minute.
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,
