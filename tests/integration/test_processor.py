@@ -18,9 +18,9 @@ from confluent_kafka import Producer
 
 from processors.app import seen_key_of
 from processors.gaps import PROBE_HEADER
-from schemas import CleanEvent, Incident, QuarantineRecord, RawEnvelope, decode, encode
+from schemas import CleanEvent, Incident, IncidentStatus, QuarantineRecord, RawEnvelope, decode, encode
 from tests.support.broker import free_port
-from tests.support.events import k8s_event
+from tests.support.events import TAXONOMY_CORPUS, k8s_event
 from tests.support.kafka import Namespace, ensure_namespace_topics, produce, read_topic
 from tests.support.processes import herald_process
 from tests.support.scrape import metric, scrape
@@ -45,14 +45,16 @@ def configure(namespace: Namespace, **processor: Any) -> None:
 def raw(
     index: int, *, workload: str = "web", cluster: str = "prod-a", producer: str = "p1"
 ) -> tuple[bytes, bytes]:
+    event = k8s_event(
+        index, name=f"{workload}-7d9c8b6f5d-{'bcdfg'[index % 5]}x2kq", uid=f"uid-{workload}-{index}"
+    )
+    return as_raw(event, cluster=cluster, producer=producer)
+
+
+def as_raw(event: dict[str, Any], *, cluster: str = "prod-a", producer: str = "p1") -> tuple[bytes, bytes]:
+    """An Event as a producer publishes it: (partition key, envelope)."""
     envelope = RawEnvelope(
-        cluster=cluster,
-        producer_id=producer,
-        observed_at=datetime.now(UTC),
-        observation="ADDED",
-        event=k8s_event(
-            index, name=f"{workload}-7d9c8b6f5d-{'bcdfg'[index % 5]}x2kq", uid=f"uid-{workload}-{index}"
-        ),
+        cluster=cluster, producer_id=producer, observed_at=datetime.now(UTC), observation="ADDED", event=event
     )
     return envelope.partition_key.encode(), encode(envelope)
 
@@ -163,6 +165,41 @@ def test_a_storm_of_ten_thousand_occurrences_yields_a_few_updates_with_exact_cou
     assert max(u.occurrences for u in updates) == 10_000
 
 
+def test_an_unchanged_firing_incident_is_sent_again_after_repeat_interval(
+    namespace: Namespace, tmp_path: Path
+) -> None:
+    configure(namespace, group_wait_seconds=1, group_interval_seconds=2, repeat_interval_seconds=6)
+    with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="processor"):
+        produce(namespace.bootstrap, namespace.topic("events.raw"), [raw(i) for i in range(3)])
+        wait_until(
+            lambda: max((u.version for u in incidents(namespace, 1, timeout=3)), default=0) >= 2,
+            timeout=90,
+            what="a repeat of the unchanged incident",
+        )
+        updates = incidents(namespace, expected=2)
+    first, repeat = sorted(updates, key=lambda u: u.version)[:2]
+    assert (first.version, repeat.version) == (1, 2)
+    assert first.occurrences == repeat.occurrences == 3, "nothing new: the repeat carries the same count"
+    assert repeat.status == first.status == IncidentStatus.FIRING
+    gap = (repeat.emitted_at - first.emitted_at).total_seconds()
+    assert gap >= 6, f"repeated after {gap:.1f} s, before repeat_interval"
+
+
+def test_a_corpus_of_realistic_events_is_classified_into_every_builtin_category(
+    namespace: Namespace, tmp_path: Path
+) -> None:
+    configure(namespace)
+    corpus = [
+        as_raw(k8s_event(index, reason=reason, message=message, name=f"app-{index}-7d9c8b6f5d-x2kqp"))
+        for index, (reason, message, _, _) in enumerate(TAXONOMY_CORPUS)
+    ]
+    with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="processor"):
+        produce(namespace.bootstrap, namespace.topic("events.raw"), corpus)
+        clean = cleans(namespace, expected=len(corpus))
+    got = sorted((c.reason, c.message, c.category, c.severity) for c in clean)
+    assert got == sorted(TAXONOMY_CORPUS)
+
+
 @pytest.mark.fault
 def test_dedup_and_counts_survive_a_killed_worker(namespace: Namespace, tmp_path: Path) -> None:
     configure(namespace)
@@ -236,10 +273,7 @@ def occurrence_on(node: str, index: int, *, kind: str = "Pod", workload: str = "
         host=node,
         uid=f"uid-{kind}-{node}-{workload}-{index}",
     )
-    envelope = RawEnvelope(
-        cluster="prod-a", producer_id="p1", observed_at=datetime.now(UTC), observation="ADDED", event=event
-    )
-    return envelope.partition_key.encode(), encode(envelope)
+    return as_raw(event)
 
 
 def test_a_node_that_is_not_ready_inhibits_its_pods_until_it_resolves(

@@ -6,47 +6,18 @@ import pytest
 
 from processors.normalize import derive_workload
 from processors.pipeline import Processed, Rejected, validate_and_classify
-from processors.taxonomy import classify
+from processors.taxonomy import BUILTIN_RULES, classify
 from schemas import RawEnvelope, Severity, encode
-from tests.support.events import k8s_event
+from tests.support.events import TAXONOMY_CORPUS, k8s_event
 
 
-@pytest.mark.parametrize(
-    ("reason", "message", "category", "severity"),
-    [
-        ("BackOff", "Back-off restarting failed container app in pod x", "crash-loop", Severity.CRITICAL),
-        ("BackOff", 'Back-off pulling image "nginx:nope"', "image-pull", Severity.WARNING),
-        ("Failed", 'Failed to pull image "x": rpc error: not found', "image-pull", Severity.WARNING),
-        ("Failed", "Error: ErrImagePull", "image-pull", Severity.WARNING),
-        ("OOMKilling", "Memory cgroup out of memory", "oom", Severity.CRITICAL),
-        ("FailedScheduling", "0/3 nodes are available", "scheduling", Severity.WARNING),
-        ("NodeNotReady", "Node n is now: NodeNotReady", "node-not-ready", Severity.CRITICAL),
-        ("NodeHasDiskPressure", "", "node-pressure", Severity.WARNING),
-        ("Evicted", "The node was low on resource: memory", "eviction", Severity.WARNING),
-        ("FailedMount", "MountVolume.SetUp failed", "volume", Severity.WARNING),
-        ("Unhealthy", "Liveness probe failed", "probe", Severity.WARNING),
-        ("FailedCreate", 'pods "x" is forbidden: exceeded quota: compute', "quota", Severity.WARNING),
-        ("FailedCreate", 'admission webhook "v" denied the request', "admission", Severity.WARNING),
-        (
-            "FailedCreatePodSandBox",
-            "failed to setup network for sandbox",
-            "sandbox-network",
-            Severity.WARNING,
-        ),
-        ("DNSConfigForming", "Nameserver limits were exceeded", "dns", Severity.WARNING),
-        (
-            "BackoffLimitExceeded",
-            "Job has reached the specified backoff limit",
-            "job-failure",
-            Severity.WARNING,
-        ),
-        ("FailedGetResourceMetric", "unable to get metrics", "hpa", Severity.WARNING),
-        ("FreeDiskSpaceFailed", "failed to garbage collect", "disk-gc", Severity.WARNING),
-        ("Scheduled", "Successfully assigned", "lifecycle", Severity.INFO),
-    ],
-)
+@pytest.mark.parametrize(("reason", "message", "category", "severity"), TAXONOMY_CORPUS)
 def test_builtin_taxonomy(reason: str, message: str, category: str, severity: Severity) -> None:
     assert classify(reason=reason, event_type="Warning", message=message) == (category, severity)
+
+
+def test_the_corpus_covers_every_builtin_category() -> None:
+    assert {category for _, _, category, _ in TAXONOMY_CORPUS} == {rule.category for rule in BUILTIN_RULES}
 
 
 def test_unknown_reasons_keep_their_type() -> None:
