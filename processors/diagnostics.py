@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 def install(app: Any) -> None:
     """Log the dump on SIGUSR1; call from within the worker's running event loop."""
-    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: log.warning("%s", describe(app)))
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGUSR1, lambda: log.warning("%s", describe(app), extra={"multiline": True})
+    )
 
 
 def describe(app: Any) -> str:

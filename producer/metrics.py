@@ -12,7 +12,19 @@ EVENTS_OBSERVED = Counter(
 EVENTS_PUBLISHED = Counter(
     "herald_producer_events_published_total", "Occurrences acknowledged by Kafka.", ["cluster"]
 )
-EVENTS_FAILED = Counter("herald_producer_events_failed_total", "Occurrences Kafka refused.", ["cluster"])
+EVENTS_FAILED = Counter(
+    "herald_producer_events_failed_total", "Occurrences Kafka refused (then quarantined).", ["cluster"]
+)
+EVENTS_CUT = Counter(
+    "herald_producer_events_cut_total",
+    "Occurrences published with fields cut to fit the topic (the envelope's cut list says which).",
+    ["cluster"],
+)
+EVENTS_QUARANTINED = Counter(
+    "herald_producer_events_quarantined_total",
+    "Events or watch lines kept on the quarantine topic instead of published, by reason.",
+    ["cluster", "reason"],
+)
 EVENTS_SKIPPED = Counter(
     "herald_producer_events_skipped_total", "Occurrences not published, by reason.", ["cluster", "reason"]
 )

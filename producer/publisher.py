@@ -5,6 +5,11 @@ duplicate or reorder a partition and an unreachable broker delays events instead
 dropping them. ``BufferError`` (the local queue is full) is backpressure onto the
 watch: we wait for room, never drop. A fatal client error stops the process so an
 orchestrator restarts it from its last checkpoint.
+
+Records are sized to what the topics accept, read from the broker at start
+(``max.message.bytes``). A record refused all the same (the topic's limit was lowered, a
+record the broker finds invalid) is a fact about that record, not about the process: its
+owner is told (``on_refused``) and quarantines it; the others go on.
 """
 
 from __future__ import annotations
@@ -15,28 +20,34 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from runtime.config import KafkaSettings, ProducerSettings
-from runtime.kafka import client_config
+from runtime.kafka import DEFAULT_MESSAGE_LIMIT, client_config, topic_message_limit
 from schemas import ProducerCheckpoint, QuarantineRecord, RawEnvelope, RawMessage, encode
 
 log = logging.getLogger(__name__)
 
 DeliveryCallback = Callable[[], None]
+RefusalCallback = Callable[[str], None]
+"""Told why Kafka refused one record for good (a reason with no content in it)."""
 Headers = list[tuple[str, str | bytes | None]]
 RAW_SCHEMA_HEADER = f"{RawEnvelope.SCHEMA}.v{RawEnvelope.VERSION}".encode()
 BACKPRESSURE_WAIT_SECONDS = 0.01
+RECORD_ALLOWANCE = 16 * 1024 + 512
+"""Kept free of a record's value for its key (cluster and three bounded names), headers and framing."""
 
 
-def delivery_settings(settings: ProducerSettings) -> dict[str, object]:
-    """The librdkafka settings that make publishing lossless and ordered (also the bench's baseline)."""
+def delivery_settings(settings: ProducerSettings, *, limit: int = DEFAULT_MESSAGE_LIMIT) -> dict[str, object]:
+    """The librdkafka settings that make publishing lossless and ordered (also the bench's
+    baseline); no request larger than the topics' ``limit``."""
     return {
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": settings.compression,
         "linger.ms": settings.linger_ms,
-        "batch.size": 1_000_000,
+        "message.max.bytes": limit,
+        "batch.size": limit,
         "queue.buffering.max.messages": 200_000,
         # Keep retrying while the broker is away; a late occurrence beats a lost one.
         "message.timeout.ms": 0,
@@ -52,12 +63,13 @@ class DeliveryStats:
     published: int = 0
     delivered: int = 0
     failed: int = 0
+    refused: int = 0
     quarantined: int = 0
     backpressure_waits: int = 0
 
     @property
     def pending(self) -> int:
-        return self.published - self.delivered - self.failed
+        return self.published - self.delivered - self.failed - self.refused
 
 
 class Publisher:
@@ -71,16 +83,22 @@ class Publisher:
         self._poller: threading.Thread | None = None
         self.stats = DeliveryStats()
         self._headers: dict[str, Headers] = {}
+        self.limit = record_limit(kafka)
         self._producer = Producer(
             client_config(
                 kafka,
-                **delivery_settings(settings),
+                **delivery_settings(settings, limit=self.limit),
                 **{
                     "client.id": f"herald-producer-{settings.default_cluster}-{settings.producer_id}",
                     "error_cb": self._on_error,
                 },
             )
         )
+
+    @property
+    def budget(self) -> int:
+        """The most bytes one envelope (a record's value) may have."""
+        return self.limit - RECORD_ALLOWANCE
 
     def start(self) -> Publisher:
         """Serve delivery reports in the background (needed when publishers block elsewhere)."""
@@ -96,10 +114,19 @@ class Publisher:
         self,
         message: RawMessage,
         on_delivered: DeliveryCallback | None = None,
-        on_failed: DeliveryCallback | None = None,
+        on_refused: RefusalCallback | None = None,
     ) -> None:
         """Queue one raw envelope; ``on_delivered`` runs once the broker has acknowledged it,
-        ``on_failed`` if it refused it for good."""
+        ``on_refused`` with the reason if the client or the broker refused it for good (its
+        owner quarantines it; without an owner it is counted as failed)."""
+
+        def refused(reason: str) -> None:
+            if on_refused is None:
+                self._count("failed")
+                log.error("an event about %s was refused: %s", message.key[:300], reason)
+            else:
+                self._count("refused")
+                on_refused(reason)
 
         def report(err: KafkaError | None, _msg: Message) -> None:
             if err is None:
@@ -107,10 +134,7 @@ class Publisher:
                 if on_delivered is not None:
                     on_delivered()
             else:
-                self._count("failed")
-                if on_failed is not None:
-                    on_failed()
-                log.error("delivery of an event about %s failed: %s", message.key, err)
+                refused(f"the broker refused it: {err.name()}")
 
         headers = self._headers.get(message.cluster)
         if headers is None:
@@ -118,7 +142,15 @@ class Publisher:
                 ("herald-schema", RAW_SCHEMA_HEADER),
                 ("herald-cluster", message.cluster.encode()),
             ]
-        self._produce(self._topics.raw, message.key.encode(), message.value, headers, report)
+        try:
+            self._produce(self._topics.raw, message.key.encode(), message.value, headers, report)
+        except KafkaException as exc:  # refused before queueing, e.g. larger than message.max.bytes
+            error = exc.args[0]
+            if isinstance(error, KafkaError) and error.fatal():
+                raise
+            self._count("published")
+            refused(f"the client refused it: {error.name() if isinstance(error, KafkaError) else error}")
+            return
         self._count("published")
 
     def save_checkpoint(self, checkpoint: ProducerCheckpoint) -> None:
@@ -128,12 +160,17 @@ class Publisher:
 
         self._produce(self._topics.checkpoints, checkpoint.key.encode(), encode(checkpoint), [], report)
 
-    def quarantine(self, record: QuarantineRecord, key: str) -> None:
-        """Keep bad input with its reason instead of dropping it."""
+    def quarantine(
+        self, record: QuarantineRecord, key: str, on_delivered: DeliveryCallback | None = None
+    ) -> None:
+        """Keep bad input with its reason instead of dropping it; ``on_delivered`` runs once
+        the record is safe (the input is then accounted for)."""
 
         def report(err: KafkaError | None, _msg: Message) -> None:
             if err is not None:
                 log.error("quarantine delivery failed: %s", err)
+            elif on_delivered is not None:
+                on_delivered()
 
         self._produce(self._topics.invalid, key.encode(), encode(record), [], report)
         self._count("quarantined")
@@ -193,3 +230,21 @@ class Publisher:
     def _raise_if_fatal(self) -> None:
         if self._fatal is not None:
             raise FatalPublishError(str(self._fatal))
+
+
+def record_limit(kafka: KafkaSettings) -> int:
+    """The largest record both the raw and the quarantine topic accept, as the broker says.
+
+    Unreadable (no right to describe configs, say), librdkafka's default is assumed, and
+    a record the broker refuses all the same is quarantined as it would be anyway.
+    """
+    try:
+        return topic_message_limit(kafka, [kafka.topics.raw, kafka.topics.invalid])
+    except KafkaException as exc:
+        log.warning(
+            "cannot read max.message.bytes of %s (%s); assuming %d bytes",
+            kafka.topics.raw,
+            exc,
+            DEFAULT_MESSAGE_LIMIT,
+        )
+        return DEFAULT_MESSAGE_LIMIT

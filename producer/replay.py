@@ -13,7 +13,7 @@ from producer.publisher import Publisher
 from producer.simulate import simulate, to_envelope
 from producer.watch import last_occurrence
 from runtime.config import HeraldConfig, ProducerSettings
-from runtime.kafka import ensure_topics
+from runtime.kafka import await_topics, stage_topics
 from schemas import QuarantineRecord
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,12 @@ def timed_file(
     """Envelopes from a file, due at their events' relative times (all at 0 unless ``paced``);
     bad lines are quarantined on the way."""
     first: datetime | None = None
-    for item in read_events(path, cluster=settings.default_cluster, producer_id=settings.producer_id):
+    lines = read_events(
+        path, cluster=settings.default_cluster, producer_id=settings.producer_id, budget=publisher.budget
+    )
+    for item in lines:
         if isinstance(item, BadLine):
-            log.error("%s:%d: %s", path, item.line, item.error)
+            log.error("%s:%d: quarantined: %s", path, item.line, item.error)
             record = QuarantineRecord.of(
                 stage="producer.replay",
                 reason=item.error.reason,
@@ -39,6 +42,14 @@ def timed_file(
             )
             publisher.quarantine(record, key=f"{path}:{item.line}")
             continue
+        if item.cuts:
+            log.warning(
+                "%s:%d: cut to fit %d bytes: %s",
+                path,
+                item.line,
+                publisher.budget,
+                ", ".join(f"{c['field'][:100]} ({c['action']}, {c['bytes']} bytes)" for c in item.cuts[:5]),
+            )
         if not paced:
             yield Timed(0.0, item.message)
             continue
@@ -54,7 +65,7 @@ def run_replay(
 
     ``herald producer --events-file`` is this at full speed, without the progress bar.
     """
-    ensure_topics(config.kafka, ["events.raw", "events.invalid"])
+    await_topics(config.kafka, stage_topics(config.kafka, ["events.raw", "events.invalid"]))
     publisher = Publisher(config.kafka, settings).start()
     with path.open("rb") as handle:
         total = sum(1 for line in handle if line.strip())
@@ -106,7 +117,7 @@ def run_simulate(
             for item in stream():
                 handle.write(item.message.value + b"\n")
         return 0
-    ensure_topics(config.kafka, ["events.raw", "events.invalid"])
+    await_topics(config.kafka, stage_topics(config.kafka, ["events.raw", "events.invalid"]))
     publisher = Publisher(config.kafka, settings or ProducerSettings(cluster=clusters[0])).start()
     publish_paced(publisher, stream(), speed=speed, total=total, label="simulate")
     remaining = publisher.close(120)

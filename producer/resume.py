@@ -10,14 +10,18 @@ becomes the resume point once every listed item is delivered.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
-class _Entry:
+class ResumeToken:
+    """One observation handed to Kafka, until it is delivered (or quarantined)."""
+
     resource_version: str | None
     delivered: bool = False
+    since: float = field(default_factory=time.monotonic)
 
 
 class ResumePoint:
@@ -25,7 +29,7 @@ class ResumePoint:
 
     def __init__(self, start: str | None = None) -> None:
         self._lock = threading.Lock()
-        self._pending: deque[_Entry] = deque()
+        self._pending: deque[ResumeToken] = deque()
         self._safe = start
 
     @property
@@ -35,21 +39,27 @@ class ResumePoint:
             return self._safe
 
     @property
+    def oldest_undelivered_since(self) -> float | None:
+        """When (monotonic) the oldest observation not yet acknowledged was handed to Kafka."""
+        with self._lock:
+            return next((entry.since for entry in self._pending if not entry.delivered), None)
+
+    @property
     def in_flight(self) -> int:
         with self._lock:
             return sum(1 for entry in self._pending if not entry.delivered)
 
-    def observed(self, resource_version: str | None) -> _Entry:
+    def observed(self, resource_version: str | None) -> ResumeToken:
         """Record an occurrence handed to Kafka; pass the returned token to :meth:`delivered`.
 
         ``resource_version`` is None for listed items, which are no resume point alone.
         """
-        entry = _Entry(resource_version)
+        entry = ResumeToken(resource_version)
         with self._lock:
             self._pending.append(entry)
         return entry
 
-    def delivered(self, entry: _Entry) -> None:
+    def delivered(self, entry: ResumeToken) -> None:
         with self._lock:
             entry.delivered = True
             self._advance()
@@ -57,7 +67,7 @@ class ResumePoint:
     def reached(self, resource_version: str) -> None:
         """A position with nothing to deliver: a bookmark, a DELETED, a list's snapshot."""
         with self._lock:
-            self._pending.append(_Entry(resource_version, delivered=True))
+            self._pending.append(ResumeToken(resource_version, delivered=True))
             self._advance()
 
     def _advance(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from types import FrameType
 
 from confluent_kafka import KafkaException
@@ -29,14 +30,17 @@ from producer.leader import LeaseElector
 from producer.publisher import Publisher
 from producer.watch import ClusterWatcher
 from runtime.config import ClusterSource, HeraldConfig, ProducerSettings
-from runtime.http import serve_health
-from runtime.kafka import ensure_topics
+from runtime.http import Check, serve_health
+from runtime.kafka import await_topics, stage_topics
 from schemas import ProducerCheckpoint
 from schemas.base import utc_now
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_FLUSH_SECONDS = 30.0
+DELIVERY_STALL_SECONDS = 60.0
+"""An occurrence Kafka has not acknowledged for this long makes the producer unready (not
+unhealthy: a restart would not bring the broker back)."""
 
 
 def api_client_for(source: ClusterSource) -> ApiClient:
@@ -61,8 +65,24 @@ def watch_key(settings: ProducerSettings, cluster: str) -> str:
 
 
 def run_watch(config: HeraldConfig, settings: ProducerSettings) -> int:
-    ensure_topics(config.kafka, ["events.raw", "events.invalid", "producer.checkpoints"])
+    # Health is served from the start: while it waits for Kafka the producer is alive (a
+    # restart would not bring the broker) but not ready, and says what it waits for.
+    checks: dict[str, Check] = {"live": lambda: (True, "ok"), "ready": lambda: (False, "waiting for Kafka")}
+
+    def live() -> tuple[bool, str]:
+        return checks["live"]()
+
+    def ready() -> tuple[bool, str]:
+        return checks["ready"]()
+
+    if settings.metrics_port:
+        serve_health(settings.metrics_port, live=live, ready=ready)
+    # Waits (logging why) for the broker, the topics and their leaders: start in any order.
+    await_topics(
+        config.kafka, stage_topics(config.kafka, ["events.raw", "events.invalid", "producer.checkpoints"])
+    )
     run = _Run(config, settings)
+    checks.update(live=run.liveness, ready=run.readiness)
     election = settings.leader_election
     # Without election every watch starts now; with it, each reads its checkpoint once it
     # leads, since until then another replica keeps moving it.
@@ -81,12 +101,6 @@ def run_watch(config: HeraldConfig, settings: ProducerSettings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     publisher = run.publisher
-    if settings.metrics_port:
-        serve_health(
-            settings.metrics_port,
-            live=lambda: (publisher.fatal_error is None, publisher.fatal_error or "ok"),
-            ready=run.readiness,
-        )
     for thread in run.campaigns:
         thread.start()
     exit_code = 0
@@ -115,6 +129,7 @@ class _Run:
         self._lock = threading.Lock()
         self._watches: list[tuple[ClusterWatcher, threading.Thread]] = []
         self._saved_versions: dict[str, str] = {}
+        self._gone_since: dict[str, float] = {}
 
     def start_watching(
         self, source: ClusterSource, api_client: ApiClient, checkpoint: ProducerCheckpoint | None
@@ -226,9 +241,52 @@ class _Run:
             elector.release()
         return 1 if self.failures else 0
 
+    def troubles(self) -> list[tuple[float, str]]:
+        """Since when (monotonic) and why each watch of this replica is not doing its job."""
+        found = []
+        now = time.monotonic()
+        with self._lock:
+            watches = list(self._watches)
+        for watcher, thread in watches:
+            if not thread.is_alive() and not self.stop.is_set():
+                since = self._gone_since.setdefault(watcher.cluster, now)
+                found.append((since, f"{watcher.cluster}: the watch thread has ended"))
+            elif (trouble := watcher.trouble()) is not None:
+                found.append((trouble[0], f"{watcher.cluster}: watch failing: {trouble[1]}"))
+        return found
+
+    def liveness(self) -> tuple[bool, str]:
+        """Unhealthy when a restart would help: a fatal Kafka error, or a watch that has been
+        failing (or gone) for ``unhealthy_after_seconds``."""
+        if self.publisher.fatal_error:
+            return False, f"fatal Kafka error: {self.publisher.fatal_error}"
+        limit = self.settings.unhealthy_after_seconds
+        now = time.monotonic()
+        stuck = [f"{why} (for {now - since:.0f} s)" for since, why in self.troubles() if now - since >= limit]
+        return (False, "; ".join(stuck)) if stuck else (True, "ok")
+
     def readiness(self) -> tuple[bool, str]:
-        """Ready once every cluster this replica watches is listed. A standby is ready too (it is
+        """Ready once every cluster this replica watches is listed, while every watch follows
+        its cluster and Kafka acknowledges what it is given. A standby is ready too (it is
         healthy, and an unready standby would stall a rolling update) and names the leader."""
+        troubles = [why for _since, why in self.troubles()]
+        stalled = self._delivery_stalls()
+        if troubles or stalled:
+            return False, "; ".join(troubles + stalled)
+        return self._listed()
+
+    def _delivery_stalls(self) -> list[str]:
+        now = time.monotonic()
+        stalls = []
+        for watcher in self.watchers:
+            since = watcher.resume.oldest_undelivered_since
+            if since is not None and now - since >= DELIVERY_STALL_SECONDS:
+                stalls.append(
+                    f"{watcher.cluster}: Kafka has not acknowledged an occurrence for {now - since:.0f} s"
+                )
+        return stalls
+
+    def _listed(self) -> tuple[bool, str]:
         listed = {w.cluster for w in self.watchers if w.ready.is_set()}
         standing_by = {e.cluster: e.holder for e in self.electors if not e.leading}
         waiting = [s.cluster for s in self.sources if s.cluster not in listed | standing_by.keys()]

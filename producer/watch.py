@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 import orjson
@@ -24,10 +25,11 @@ from kubernetes.client import ApiClient, CoreV1Api, EventsV1Api
 from kubernetes.client.exceptions import ApiException
 
 from producer import metrics
+from producer.bounds import Cuts, TooLargeError, bounded_cuts, fit
 from producer.publisher import Publisher
-from producer.resume import ResumePoint
+from producer.resume import ResumePoint, ResumeToken
 from runtime.config import ClusterSource, ProducerSettings
-from schemas import Observation, QuarantineRecord, raw_message
+from schemas import Observation, QuarantineRecord, RawMessage, raw_message
 from schemas.codec import SchemaError
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_SECONDS = 10.0
 BACKOFF_BASE_SECONDS = 0.5
 QUICK_END_SECONDS = 1.0
+FAILURES_BEFORE_TROUBLE = 3
+"""Failed attempts in a row after which a watch counts as not following its cluster."""
 
 
 class QuietWatchError(Exception):
@@ -113,8 +117,22 @@ class ClusterWatcher:
         self.resource_version = start_resource_version
         self.ready = threading.Event()
         self._response: urllib3.BaseHTTPResponse | None = None
+        self._failures = 0
+        self._failing_since: float | None = None
+        self._last_failure = ""
+
+    def trouble(self) -> tuple[float, str] | None:
+        """Since when (monotonic) and why this watch is not following its cluster, or None:
+        a streak of failed attempts long enough that it is not a routine reconnect."""
+        since, failures = self._failing_since, self._failures
+        if since is None or failures < FAILURES_BEFORE_TROUBLE:
+            return None
+        return since, f"{failures} failed attempts in a row, the last: {self._last_failure}"
 
     def run(self) -> None:
+        """Follow the cluster until stopped. Nothing raised inside ends this loop: an
+        unexpected error is one more failed attempt, retried with backoff, and shown by
+        :meth:`trouble` to the health checks if it persists."""
         failures = 0
         while not self._stop.is_set():
             cause = ""
@@ -149,6 +167,11 @@ class ClusterWatcher:
                 failures += 1
                 cause = "connection" if not isinstance(exc, WatchError) else "watch-error"
                 self._log.warning("%s: watch interrupted: %s: %s", self.cluster, type(exc).__name__, exc)
+            except Exception as exc:  # a defect, not the API's doing: retried, and shown to health checks
+                failures += 1
+                cause = "unexpected"
+                self._log.exception("%s: watch failed unexpectedly: %s", self.cluster, type(exc).__name__)
+            self._note_attempt(failures, cause)
             if self._stop.is_set():
                 break
             metrics.WATCH_RESTARTS.labels(self.cluster, cause).inc()
@@ -156,6 +179,13 @@ class ClusterWatcher:
                 self._stop.wait(
                     backoff_seconds(failures, cap=self._settings.backoff_max_seconds, rng=self._rng)
                 )
+
+    def _note_attempt(self, failures: int, cause: str) -> None:
+        if failures == 0:
+            self._failing_since = None
+        elif self._failing_since is None:
+            self._failing_since = time.monotonic()
+        self._failures, self._last_failure = failures, cause
 
     def interrupt(self) -> None:
         """Unblock a read in progress (used at shutdown)."""
@@ -243,7 +273,7 @@ class ClusterWatcher:
             change = orjson.loads(line)
             kind, obj = change["type"], change["object"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            self._quarantine(line, "bad-watch-line", str(exc))
+            self._quarantine_line(line, "bad-watch-line", str(exc))
             return resource_version
         if kind == "ERROR":
             code = obj.get("code") if isinstance(obj, dict) else None
@@ -252,7 +282,9 @@ class ClusterWatcher:
             raise WatchError(f"{code}: {obj.get('message', '') if isinstance(obj, dict) else obj}")
         new_version = (obj.get("metadata") or {}).get("resourceVersion") if isinstance(obj, dict) else None
         if not isinstance(new_version, str) or not new_version:
-            self._quarantine(line, "no-resource-version", "watch object without metadata.resourceVersion")
+            self._quarantine_line(
+                line, "no-resource-version", "watch object without metadata.resourceVersion"
+            )
             return resource_version
         if kind in ("ADDED", "MODIFIED"):
             self._publish(obj, Observation(kind), resource_version=new_version)
@@ -274,22 +306,28 @@ class ClusterWatcher:
                 if resource_version is not None:
                     self.resume.reached(resource_version)
                 return
-        observed_at = datetime.now(UTC)
-        try:
-            message = raw_message(
-                event,
-                cluster=self.cluster,
-                producer_id=self._settings.producer_id,
-                observation=observation,
-                api=self._settings.api,
-                observed_at=observed_at,
-            )
-        except SchemaError as exc:
-            self._quarantine(orjson.dumps(event), exc.reason, exc.detail)
-            if resource_version is not None:
-                self.resume.reached(resource_version)
-            return
         token = self.resume.observed(resource_version)
+        try:
+            message, cuts = self._fit(event, observation)
+        except SchemaError as exc:
+            self._quarantine(event, token, exc.reason, exc.detail)
+            return
+        except TooLargeError as exc:
+            self._quarantine(event, token, "too-large", str(exc))
+            return
+        except Exception as exc:  # any Event, however strange, must not stop the watch
+            self._quarantine(event, token, "unpublishable", f"{type(exc).__name__}: {exc}")
+            return
+        if cuts:
+            metrics.EVENTS_CUT.labels(self.cluster).inc()
+            self._log.warning(
+                "%s: cut %s to fit %d bytes: %s",
+                self.cluster,
+                identity(event),
+                self._publisher.budget,
+                ", ".join(f"{c['field'][:100]} ({c['action']}, {c['bytes']} bytes)" for c in cuts[:5])
+                + (f" and {len(cuts) - 5} more" if len(cuts) > 5 else ""),
+            )
         started = time.monotonic()
         cluster = self.cluster
 
@@ -298,15 +336,53 @@ class ClusterWatcher:
             metrics.EVENTS_PUBLISHED.labels(cluster).inc()
             metrics.DELIVERY_LATENCY.labels(cluster).observe(time.monotonic() - started)
 
-        self._publisher.publish(
-            message, on_delivered=delivered, on_failed=metrics.EVENTS_FAILED.labels(cluster).inc
-        )
-        metrics.LAST_EVENT.labels(cluster).set(observed_at.timestamp())
+        def refused(reason: str) -> None:
+            metrics.EVENTS_FAILED.labels(cluster).inc()
+            self._quarantine(event, token, "refused", reason)
 
-    def _quarantine(self, payload: bytes, reason: str, error: str) -> None:
+        self._publisher.publish(message, on_delivered=delivered, on_refused=refused)
+        metrics.LAST_EVENT.labels(cluster).set(time.time())
+
+    def _fit(self, event: dict[str, Any], observation: Observation) -> tuple[RawMessage, Cuts]:
+        """The envelope of ``event`` within the topic's bounds (see producer/bounds.py)."""
+        if not isinstance(event, dict):
+            raise SchemaError("invalid", "event must be an object")
+        observed_at = datetime.now(UTC)
+
+        def encode(bounded: dict[str, Any], cuts: Cuts) -> RawMessage:
+            return raw_message(
+                bounded,
+                cluster=self.cluster,
+                producer_id=self._settings.producer_id,
+                observation=observation,
+                api=self._settings.api,
+                observed_at=observed_at,
+                cut=bounded_cuts(cuts),
+            )
+
+        return fit(event, encode, budget=self._publisher.budget)
+
+    def _quarantine(self, event: Any, token: ResumeToken | None, reason: str, error: str) -> None:
+        """Keep an Event that cannot be published on the quarantine topic, named by its
+        identity (never its content) in the log and the error; the resume point passes it
+        once the quarantine record is safe."""
+        who = identity(event)
+        metrics.EVENTS_QUARANTINED.labels(self.cluster, reason).inc()
+        self._log.error("%s: quarantined %s: %s: %s", self.cluster, who, reason, error[:300])
+        try:
+            payload = orjson.dumps(event)
+        except (TypeError, orjson.JSONEncodeError):
+            payload = repr(event)[: 64 * 1024].encode("utf-8", "replace")
+        self._send_to_quarantine(payload, reason, f"{who}: {error}", token)
+
+    def _quarantine_line(self, line: bytes, reason: str, error: str) -> None:
+        metrics.EVENTS_QUARANTINED.labels(self.cluster, reason).inc()
         self._log.error(
-            "%s: quarantined an unusable event from the API: %s: %s", self.cluster, reason, error[:300]
+            "%s: quarantined an unusable line of the watch: %s: %s", self.cluster, reason, error[:300]
         )
+        self._send_to_quarantine(line, reason, error, None)
+
+    def _send_to_quarantine(self, payload: bytes, reason: str, error: str, token: ResumeToken | None) -> None:
         record = QuarantineRecord.of(
             stage="producer.watch",
             reason=reason,
@@ -316,4 +392,21 @@ class ClusterWatcher:
             offset=-1,
             payload=payload,
         )
-        self._publisher.quarantine(record, key=f"{self.cluster}/producer.watch")
+        on_delivered = None if token is None else partial(self.resume.delivered, token)
+        self._publisher.quarantine(record, key=f"{self.cluster}/producer.watch", on_delivered=on_delivered)
+
+
+def identity(event: Any) -> str:
+    """Which Event this is, for logs and quarantine records: names and versions, no content."""
+    if not isinstance(event, dict):
+        return f"a {type(event).__name__} instead of an Event"
+    found = event.get("metadata")
+    metadata: dict[str, Any] = found if isinstance(found, dict) else {}
+
+    def part(value: Any) -> str:
+        return value[:253] if isinstance(value, str) and value else "?"
+
+    return (
+        f"Event {part(metadata.get('namespace'))}/{part(metadata.get('name'))} "
+        f"(uid {part(metadata.get('uid'))}, resourceVersion {part(metadata.get('resourceVersion'))})"
+    )

@@ -224,6 +224,12 @@ class ProducerSettings(Settings):
         90.0, gt=0, description="A watch silent this long (no event, no bookmark) is reconnected."
     )
     backoff_max_seconds: float = Field(30.0, gt=0, description="Cap of the reconnect backoff.")
+    unhealthy_after_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="A watch failing (or a watch thread gone) this long fails /healthz, so the "
+        "orchestrator restarts the process; /readyz fails at once.",
+    )
     max_event_age_seconds: float | None = Field(
         None, gt=0, description="Skip events whose last occurrence is older than this (off by default)."
     )

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,23 +45,37 @@ def client_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
     return {**settings.librdkafka(), "logger": RDKAFKA_LOG, **overrides}
 
 
-def committing_consumer(settings: KafkaSettings, *, group_id: str, client_id: str) -> Consumer:
+def committing_consumer(
+    settings: KafkaSettings,
+    *,
+    group_id: str,
+    client_id: str,
+    instance_id: str | None = None,
+    session_timeout_seconds: float | None = None,
+) -> Consumer:
     """A group member that commits only what its owner has finished with: no auto-commit,
     committed reads only, and cooperative rebalances so a joining instance does not stop
-    the others."""
-    return Consumer(
-        client_config(
-            settings,
-            **{
-                "group.id": group_id,
-                "client.id": client_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "partition.assignment.strategy": "cooperative-sticky",
-                "isolation.level": "read_committed",
-            },
-        )
-    )
+    the others.
+
+    With ``instance_id``, a static member (KIP-345): restarted under the same id before the
+    session times out, it takes its partitions back at once, without a rebalance; killed
+    and not back, it loses them after the session timeout. librdkafka's ``close()`` of a
+    static member does not leave the group; ``unsubscribe()`` does, once a poll has served
+    the revocation.
+    """
+    config: dict[str, Any] = {
+        "group.id": group_id,
+        "client.id": client_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "isolation.level": "read_committed",
+    }
+    if instance_id:
+        config["group.instance.id"] = instance_id
+    if session_timeout_seconds is not None:
+        config["session.timeout.ms"] = int(session_timeout_seconds * 1000)
+    return Consumer(client_config(settings, **config))
 
 
 def acknowledged_producer(settings: KafkaSettings) -> Producer:
@@ -97,15 +111,19 @@ class TopicMismatch:
     expected: str
 
 
-def cluster_topics(settings: KafkaSettings, timeout: float) -> tuple[AdminClient, dict[str, Any]]:
+def cluster_topics(
+    settings: KafkaSettings, timeout: float, *, quiet: bool = False
+) -> tuple[AdminClient, dict[str, Any]]:
     """An admin client and the cluster's topic metadata.
 
     When the metadata cannot be fetched, librdkafka says only "broker transport failure";
     the reason (a refused password, a TLS error) reaches the error callback, so it is added
-    to the message: the user sees why, not only that.
+    to the message: the user sees why, not only that. ``quiet`` keeps librdkafka's own log
+    of every failed connection out, for a caller that logs each failed look itself.
     """
     causes: list[KafkaError] = []
-    admin = AdminClient(client_config(settings, error_cb=causes.append))
+    quieted = {"log_level": 2} if quiet else {}  # syslog levels: only critical and worse
+    admin = AdminClient(client_config(settings, error_cb=causes.append, **quieted))
     try:
         return admin, admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
@@ -136,6 +154,25 @@ def describe_topics(
     return states
 
 
+DEFAULT_MESSAGE_LIMIT = 1_000_000
+"""librdkafka's own ``message.max.bytes``: no client message may be larger, whatever the topic allows."""
+
+
+def topic_message_limit(settings: KafkaSettings, topics: Iterable[str], *, timeout: float = 30.0) -> int:
+    """The largest record every one of ``topics`` accepts: the smallest of their
+    ``max.message.bytes`` (as the broker says, not assumed) and the client's own limit."""
+    admin, _metadata = cluster_topics(settings, timeout)
+    futures = admin.describe_configs(
+        [ConfigResource(ResourceType.TOPIC, name) for name in topics], request_timeout=timeout
+    )
+    limits = [DEFAULT_MESSAGE_LIMIT]
+    for future in futures.values():
+        entry = future.result(timeout).get("max.message.bytes")
+        if entry is not None and entry.value:
+            limits.append(int(entry.value))
+    return min(limits)
+
+
 def topic_mismatches(
     name: str, spec: TopicSpec, state: TopicState | None, *, partitions: int
 ) -> list[TopicMismatch]:
@@ -162,14 +199,26 @@ def ensure_topics(
 
     Idempotent: an existing topic is left as it is, even if it differs (see ``herald topics verify``).
     """
-    wanted = set(suffixes) if suffixes is not None else None
     admin, topics = cluster_topics(settings, timeout)
     missing = {
-        name: topic_config(spec)
-        for name, spec in settings.topics.all()
-        if (wanted is None or spec.suffix in wanted) and name not in topics
+        name: config for name, config in stage_topics(settings, suffixes).items() if name not in topics
     }
     return create_topics(admin, settings, missing, timeout)
+
+
+def stage_topics(settings: KafkaSettings, suffixes: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
+    """Name -> topic config of the named stage topics (default: all), as ``ensure_topics`` creates them."""
+    wanted = set(suffixes) if suffixes is not None else None
+    return {
+        name: topic_config(spec)
+        for name, spec in settings.topics.all()
+        if wanted is None or spec.suffix in wanted
+    }
+
+
+def changelog_topics(names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Name -> topic config of Faust table changelogs (compacted)."""
+    return {name: {"cleanup.policy": "compact"} for name in names}
 
 
 def ensure_changelogs(settings: KafkaSettings, names: Iterable[str], *, timeout: float = 30.0) -> list[str]:
@@ -180,19 +229,121 @@ def ensure_changelogs(settings: KafkaSettings, names: Iterable[str], *, timeout:
     partition count in the metadata with its source topic's; one declared a moment ago may
     not be there whole yet, and the write fails (PartitionsMismatch), restarting the agent.
     """
-    names = list(names)
-    admin, topics = cluster_topics(settings, timeout)
-    missing = {name: {"cleanup.policy": "compact"} for name in names if name not in topics}
-    created = create_topics(admin, settings, missing, timeout)
-    deadline = time.monotonic() + TOPIC_READY_SECONDS
+    return await_topics(
+        settings, changelog_topics(names), deadline=time.monotonic() + TOPIC_READY_SECONDS, timeout=timeout
+    )
+
+
+START_BACKOFF_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+"""Pauses between looks while a process waits for Kafka: short at first (a topic created a
+moment ago has its leaders within a second or so), then capped, so a long wait costs one
+metadata request and one log line every few seconds."""
+
+LONG_WAIT_SECONDS = 10.0
+"""Past this, waiting is no longer ordinary start-up and is logged as a warning."""
+
+PATIENT_METADATA_SECONDS = 10.0
+"""How long one look at an unreachable broker lasts before it is logged and retried."""
+
+
+class Patience:
+    """Capped backoff for something a process cannot start without, with one log line per
+    pause saying what it waits for and for how long so far: a silent wait looks like a hang."""
+
+    def __init__(self, logger: logging.Logger = log) -> None:
+        self._log = logger
+        self._started = time.monotonic()
+        self._pauses = 0
+
+    @property
+    def waited(self) -> float:
+        """Seconds since the first look."""
+        return time.monotonic() - self._started
+
+    def pause(self, what: str) -> None:
+        """Log ``what`` is awaited, then sleep the next backoff."""
+        delay = START_BACKOFF_SECONDS[min(self._pauses, len(START_BACKOFF_SECONDS) - 1)]
+        self._pauses += 1
+        level = logging.WARNING if self.waited >= LONG_WAIT_SECONDS else logging.INFO
+        self._log.log(level, "waiting for %s (%.0fs so far; next look in %gs)", what, self.waited, delay)
+        time.sleep(delay)
+
+
+def await_topics(
+    settings: KafkaSettings,
+    configs: Mapping[str, dict[str, str]],
+    *,
+    deadline: float | None = None,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create those of ``configs`` (name -> topic config) that are missing, then return once
+    every partition of each has a leader; returns the names created here.
+
+    Without a ``deadline`` this is how a process starts, so that the broker, the topics and
+    the processes can come up in any order: an unreachable broker, a topic it may not create
+    (it waits for someone else to create it) and a partition without a leader are all waited
+    out. With one, the first failure is raised, and missing leaders at the deadline too.
+    """
+    patient = deadline is None
+    patience = Patience()
+    created: list[str] = []
+    fresh: set[str] = set()  # absent at some look: being created, here or elsewhere
     while True:
-        topics = admin.list_topics(timeout=timeout).topics
-        waiting = [name for name in names if not has_leaders(topics.get(name), settings.partitions)]
+        refused: dict[str, str] = {}
+        try:
+            admin, topics = (
+                cluster_topics(settings, min(timeout, PATIENT_METADATA_SECONDS), quiet=True)
+                if patient
+                else cluster_topics(settings, timeout)
+            )
+            absent = {name: config for name, config in configs.items() if name not in topics}
+            fresh.update(absent)
+            if absent:
+                created += create_topics(
+                    admin, settings, absent, timeout, refused=refused if patient else None
+                )
+                topics = admin.list_topics(timeout=timeout).topics
+        except KafkaException as exc:
+            if not patient:
+                raise
+            patience.pause(f"Kafka at {settings.bootstrap_servers}: {_reason(exc)}")
+            continue
+        # One just created must be whole (Faust compares a changelog's partitions with its
+        # source's); one that was there already is used as it is (see ``herald topics verify``).
+        expected = {name: settings.partitions if name in fresh else 1 for name in configs}
+        waiting = [
+            _unready(
+                name, topics.get(name), expected[name], refused=refused.get(name), created=name in created
+            )
+            for name in configs
+            if not has_leaders(topics.get(name), expected[name])
+        ]
         if not waiting:
+            if patience.waited > 1.0:
+                log.info("topics ready after %.0fs: %s", patience.waited, ", ".join(configs))
             return created
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"changelogs without a leader for every partition: {', '.join(waiting)}")
-        time.sleep(0.2)
+        if deadline is not None and time.monotonic() > deadline:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"topics not ready: {'; '.join(waiting)}"))
+        patience.pause(f"topics: {'; '.join(waiting)}")
+
+
+def _unready(name: str, topic: Any, partitions: int, *, refused: str | None, created: bool) -> str:
+    """Why a topic is not usable yet, for the waiting log line."""
+    if topic is None and created:
+        return f"{name} created, not in the metadata yet"
+    if topic is None:
+        return f"{name} missing" + (f" (cannot create it: {refused})" if refused else "")
+    if topic.error is not None:
+        return f"{name}: {topic.error.str()}"
+    if len(topic.partitions) < partitions:
+        return f"{name} has {len(topic.partitions)} of {partitions} partitions"
+    leaderless = sorted(p.id for p in topic.partitions.values() if p.leader < 0 or p.error is not None)
+    return f"{name} partitions {leaderless} without a leader"
+
+
+def _reason(exc: KafkaException) -> str:
+    error = exc.args[0]
+    return error.str() if isinstance(error, KafkaError) else str(error)
 
 
 def has_leaders(topic: Any, partitions: int) -> bool:
@@ -203,10 +354,19 @@ def has_leaders(topic: Any, partitions: int) -> bool:
 
 
 def create_topics(
-    admin: AdminClient, settings: KafkaSettings, configs: dict[str, dict[str, str]], timeout: float
+    admin: AdminClient,
+    settings: KafkaSettings,
+    configs: dict[str, dict[str, str]],
+    timeout: float,
+    *,
+    refused: dict[str, str] | None = None,
 ) -> list[str]:
     """Create these topics (name -> topic config) with the configured partitions and replicas;
-    one another process created meanwhile is fine. Returns those created here."""
+    one another process created meanwhile is fine. Returns those created here.
+
+    With ``refused``, a topic the broker will not create (not allowed, too few brokers yet)
+    is noted there, name -> why, instead of raised: the caller waits for it to appear.
+    """
     created: list[str] = []
     if not configs:
         return created
@@ -225,8 +385,11 @@ def create_topics(
             log.info("created topic %s", name)
             created.append(name)
         except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+            if exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
+                continue
+            if refused is None:
                 raise
+            refused[name] = _reason(exc)
     return created
 
 
@@ -243,6 +406,13 @@ NOT_YET_LEADER = frozenset(
     }
 )
 """Refusals a partition created a moment ago may answer with before it is served."""
+
+
+def not_yet_served(exc: KafkaException) -> bool:
+    """Whether a request failed only because its partition is not served yet (or not now):
+    worth retrying, not a reason to stop."""
+    error = exc.args[0]
+    return isinstance(error, KafkaError) and (error.retriable() or error.code() in NOT_YET_LEADER)
 
 
 class CompactedTopicReader:
@@ -279,6 +449,10 @@ class CompactedTopicReader:
     def failure(self) -> BaseException | None:
         """Why the reader stopped on its own, if it did."""
         return self._failure
+
+    @property
+    def topic(self) -> str:
+        return self._topic
 
     def wait_caught_up(self, timeout: float) -> None:
         if not self._caught_up.wait(timeout):
@@ -348,13 +522,9 @@ class CompactedTopicReader:
                 low, high = consumer.get_watermark_offsets(TopicPartition(self._topic, partition), timeout=30)
                 return int(low), int(high)
             except KafkaException as exc:
-                error = exc.args[0]
-                transient = isinstance(error, KafkaError) and (
-                    error.retriable() or error.code() in NOT_YET_LEADER
-                )
-                if not transient or time.monotonic() > deadline or self._stop.is_set():
+                if not not_yet_served(exc) or time.monotonic() > deadline or self._stop.is_set():
                     raise
-                log.info("%s[%d]: %s; retrying", self._topic, partition, error.str())
+                log.info("%s[%d]: %s; retrying", self._topic, partition, _reason(exc))
                 time.sleep(0.2)
 
     def _partitions(self, consumer: Consumer) -> list[int]:

@@ -30,6 +30,30 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(payload, default=str).decode()
 
 
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with control and formatting characters (newlines, ANSI escapes, bidi
+    overrides) written as escapes: a value from an Event, which any tenant can create, can
+    then neither forge a log line nor hide one."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char
+        if char.isprintable() or char == " " or (keep_newlines and char == "\n")
+        else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record: control characters in the message are escaped (a traceback,
+    appended after it by the formatter, keeps its lines). A record logged with
+    ``extra={"multiline": True}`` (a diagnostic dump of our own making) keeps its newlines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        message = escape_controls(record.message, keep_newlines=getattr(record, "multiline", False))
+        return self._style._fmt % {**record.__dict__, "message": message}
+
+
 class SecretFilter(logging.Filter):
     """Last line of defence: scrub every registered secret from every log line.
 
@@ -76,7 +100,7 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 from pydantic import Field, field_validator
 
-from schemas.base import TopicModel, UtcDatetime
+from schemas.base import NestedModel, TopicModel, UtcDatetime
 from schemas.codec import SchemaError
 
 CLUSTER_ID_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
@@ -23,6 +23,16 @@ class Observation(StrEnum):
     ADDED = "ADDED"
     MODIFIED = "MODIFIED"
     REPLAYED = "REPLAYED"
+
+
+class CutField(NestedModel):
+    """One field of the Event that the producer cut or removed to keep the envelope within bounds."""
+
+    field: str = Field(description="Dotted path in the Event, e.g. message or metadata.annotations.x.")
+    bytes: int = Field(ge=0, description="Its size before the cut (UTF-8 of a string, JSON otherwise).")
+    action: Literal["cut", "removed"] = Field(
+        description="cut: the string keeps its prefix and the marker; removed: the field is gone."
+    )
 
 
 class RawEnvelope(TopicModel):
@@ -45,7 +55,13 @@ class RawEnvelope(TopicModel):
     observed_at: UtcDatetime
     observation: Observation
     api: Literal["v1", "events.k8s.io/v1"] = "v1"
-    event: dict[str, Any] = Field(description="The Event object exactly as the API returned it.")
+    event: dict[str, Any] = Field(
+        description="The Event object as the API returned it, but for the fields listed in ``cut``."
+    )
+    cut: list[CutField] = Field(
+        default_factory=list,
+        description="Fields cut to the bounds of schemas/bounds.py (strings end with its marker).",
+    )
 
     model_config = TopicModel.model_config | {"populate_by_name": True}
 
@@ -59,7 +75,10 @@ class RawEnvelope(TopicModel):
 
     def wire(self) -> dict[str, Any]:
         # Shallow: the Event is passed through untouched, not copied field by field.
-        return _wire(self.event, self.cluster, self.producer_id, self.observation, self.api, self.observed_at)
+        cut = [c.model_dump() for c in self.cut]
+        return _wire(
+            self.event, self.cluster, self.producer_id, self.observation, self.api, self.observed_at, cut
+        )
 
     @property
     def occurrence_id(self) -> str:
@@ -92,24 +111,32 @@ def raw_message(
     observation: Observation,
     api: Literal["v1", "events.k8s.io/v1"],
     observed_at: datetime,
+    cut: list[dict[str, Any]] | None = None,
 ) -> RawMessage:
     """Serialize one observed Event without building a model (the producer's hot path).
 
     ``cluster`` and ``producer_id`` come from validated settings, so only the Event is
     checked: its identity, which deduplication relies on. The bytes are exactly what
-    :meth:`RawEnvelope.wire` would produce, and decode as a RawEnvelope.
+    :meth:`RawEnvelope.wire` would produce, and decode as a RawEnvelope. ``cut`` lists what
+    the producer cut (see producer/bounds.py).
     """
     problem = identity_problem(event) if isinstance(event, dict) else "event must be an object"
     if problem:
         raise SchemaError("invalid", f"event: {problem}")
-    wire = _wire(event, cluster, producer_id, observation, api, observed_at)
+    wire = _wire(event, cluster, producer_id, observation, api, observed_at, cut)
     return RawMessage(cluster, raw_partition_key(cluster, event, api=api), orjson.dumps(wire))
 
 
 def _wire(  # noqa: PLR0917 (private; both callers name every field)
-    event: dict[str, Any], cluster: str, producer_id: str, observation: str, api: str, observed_at: datetime
+    event: dict[str, Any],
+    cluster: str,
+    producer_id: str,
+    observation: str,
+    api: str,
+    observed_at: datetime,
+    cut: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
-    return {
+    wire = {
         "schema": RawEnvelope.SCHEMA,
         "v": RawEnvelope.VERSION,
         "cluster": cluster,
@@ -119,6 +146,9 @@ def _wire(  # noqa: PLR0917 (private; both callers name every field)
         "api": api,
         "event": event,
     }
+    if cut:  # absent unless something was cut: most envelopes stay byte for byte as before
+        wire["cut"] = cut
+    return wire
 
 
 def identity_problem(event: dict[str, Any]) -> str | None:

@@ -80,3 +80,37 @@ def test_a_quiet_watch_is_reconnected_without_counting_a_failure(
     ]
     assert all(line.endswith(" 0.0") for line in failures), failures
     assert "watch interrupted" not in (tmp_path / "producer.log").read_text()
+
+
+def test_a_watch_that_keeps_failing_makes_the_producer_unready_then_unhealthy(
+    namespace: Namespace, tmp_path: Path
+) -> None:
+    """Health tells the truth: a producer whose watch cannot follow its cluster is not ready at
+    once, and past ``unhealthy_after_seconds`` not live either, so the orchestrator restarts it;
+    when the API answers again it is both again, without a restart."""
+    with producer_watching(namespace, tmp_path, events=1, unhealthy_after_seconds=10) as (api, port):
+        api.fail_next(1_000_000, status=500)
+        api.drop_watches()
+
+        def status(path: str) -> int:
+            response = scrape(port, path)
+            return response.status_code if response is not None else 0
+
+        unready = wait_until(
+            lambda: (r := scrape(port, "/readyz")) is not None and r.status_code == 503 and r,
+            timeout=60,
+            what="/readyz failing",
+        )
+        live_while_unready = status("/healthz")
+        unhealthy = wait_until(
+            lambda: (r := scrape(port, "/healthz")) is not None and r.status_code == 503 and r,
+            timeout=60,
+            what="/healthz failing",
+        )
+        api.clear_faults()
+        wait_until(lambda: status("/readyz") == 200, timeout=60, what="ready again")
+        wait_until(lambda: status("/healthz") == 200, timeout=60, what="live again")
+    assert "prod-a: watch failing: " in unready.text
+    assert "http-500" in unready.text
+    assert live_while_unready == 200, "unhealthy only once the failure has lasted"
+    assert "(for " in unhealthy.text

@@ -771,6 +771,11 @@ class FakeApiServer:
         with self._lock:
             self._faults.append(_Fault(n, status, path_prefix))
 
+    def clear_faults(self) -> None:
+        """Answer every request normally again."""
+        with self._lock:
+            self._faults = []
+
     def drop_watches(self, *, reset: bool = False) -> int:
         """Abruptly close every open watch (no terminating chunk); returns how many were dropped.
 
