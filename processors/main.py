@@ -8,18 +8,25 @@ from processors.app import create_app
 from processors.metrics import WorkerHealth
 from runtime.config import HeraldConfig
 from runtime.http import serve_health
-from runtime.kafka import ensure_changelogs, ensure_topics
+from runtime.kafka import await_topics, changelog_topics, stage_topics
 
 
 def run_worker(config: HeraldConfig, *, loglevel: str = "info") -> None:
-    """Blocks until the worker stops (SIGTERM/SIGINT); Faust owns the event loop."""
-    ensure_topics(
-        config.kafka,
-        ["events.raw", "events.clean", "events.grouped", "events.invalid", "alerts", "inhibitors"],
+    """Blocks until the worker stops (SIGTERM/SIGINT); Faust owns the event loop.
+
+    Before Faust starts, waits (logging why) for the broker, the topics and changelogs and
+    their leaders, creating those missing: the worker may start before any of them.
+    """
+    kafka = config.kafka
+    await_topics(
+        kafka,
+        stage_topics(
+            kafka, ["events.raw", "events.clean", "events.grouped", "events.invalid", "alerts", "inhibitors"]
+        ),
     )
     config.processor.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(config)
-    ensure_changelogs(config.kafka, [table.changelog_topic_name for table in app.tables.values()])
+    await_topics(kafka, changelog_topics(table.changelog_topic_name for table in app.tables.values()))
     topics = config.kafka.topics
     health = WorkerHealth(app, (topics.raw, topics.grouped))
     if config.processor.metrics_port:

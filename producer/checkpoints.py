@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from runtime.config import KafkaSettings
-from runtime.kafka import client_config
+from runtime.kafka import Patience, client_config, has_leaders, not_yet_served
 from schemas import ProducerCheckpoint, SchemaError, decode
 
 log = logging.getLogger(__name__)
@@ -24,7 +23,13 @@ def checkpoint_key(cluster: str, *, api: str, namespace: str | None, selectors: 
 def load_checkpoints(
     kafka: KafkaSettings, keys: set[str], *, timeout: float = 30.0
 ) -> dict[str, ProducerCheckpoint]:
-    """Read the checkpoints topic to its end and keep the latest checkpoint of each key."""
+    """Read the checkpoints topic to its end and keep the latest checkpoint of each key.
+
+    A partition created a moment ago can have a leader in the metadata before that broker
+    serves it, and a broker can be away for a while: both are waited out, logging each
+    pause, for as long as it takes. Exiting would only restart the producer into the same
+    wait, and resuming without its checkpoint would repeat a whole list.
+    """
     topic = kafka.topics.checkpoints
     consumer = Consumer(
         client_config(
@@ -38,18 +43,17 @@ def load_checkpoints(
     )
     found: dict[str, ProducerCheckpoint] = {}
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
-        partitions = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=timeout)[1] for tp in partitions}
+        ends = _end_offsets(consumer, topic, timeout)
         remaining = {p for p, end in ends.items() if end > 0}
-        consumer.assign(partitions)
-        deadline = time.monotonic() + timeout
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        stalled = Patience(log)
         while remaining:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end within {timeout:.0f}s")
             message = consumer.poll(0.5)
             if message is None or message.error():
+                if stalled.waited > timeout:
+                    stalled.pause(f"{topic} partitions {sorted(remaining)} to be read to their ends")
                 continue
+            stalled = Patience(log)
             partition, offset = message.partition(), message.offset()
             if partition is not None and offset is not None and offset + 1 >= ends[partition]:
                 remaining.discard(partition)
@@ -63,3 +67,29 @@ def load_checkpoints(
     finally:
         consumer.close()
     return found
+
+
+BROKER_AWAY = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
+"""A broker that does not answer (restarting, not up yet): waited for like a partition not served."""
+
+
+def _end_offsets(consumer: Consumer, topic: str, timeout: float) -> dict[int, int]:
+    """Each partition's end offset, once every partition is served by its leader."""
+    patience = Patience(log)
+    while True:
+        try:
+            metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+            if not has_leaders(metadata, 1):
+                patience.pause(f"{topic} to have a leader for every partition")
+                continue
+            ends: dict[int, int] = {}
+            for partition in sorted(metadata.partitions):
+                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+                ends[partition] = int(high)
+            return ends
+        except KafkaException as exc:
+            error = exc.args[0]
+            away = isinstance(error, KafkaError) and error.code() in BROKER_AWAY
+            if not (away or not_yet_served(exc)):
+                raise
+            patience.pause(f"{topic} to be served: {error.str() if isinstance(error, KafkaError) else error}")
