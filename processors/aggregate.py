@@ -174,7 +174,8 @@ def _remember_object(state: IncidentState, ref: str) -> None:
 
 
 def _remember_sample(state: IncidentState, clean: CleanEvent) -> None:
-    message = clean.message[:1000]
+    # Whole: normalize bounded it, and a cut one ends with the marker naming the Event's size.
+    message = clean.message
     state.samples = [s for s in state.samples if s["message"] != message][-(MAX_SAMPLES - 1) :]
     state.samples.append(
         {

@@ -21,12 +21,14 @@ incident ordered and recorded.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -62,9 +64,18 @@ from processors.metrics import (
     REDELIVERED,
     SEEN_EXPIRED,
 )
+from processors.outputs import (
+    OCCURRENCE_OVERHEAD,
+    OUTPUT_TOO_LARGE,
+    Cause,
+    Outputs,
+    grouped_budget,
+    runs,
+)
 from processors.pipeline import Processed, validate_and_classify
 from processors.rules import apply_rules, compile_rules
 from runtime.config import HeraldConfig
+from runtime.kafka import topic_message_limit
 from schemas import (
     GroupedOccurrence,
     GroupInput,
@@ -93,7 +104,20 @@ a 2 GB block cache per partition, took a worker past 700 MB at 365,000 seen ids;
 table is written once per occurrence and read for keys that are mostly absent (the bloom
 filters answer those), so small buffers cost little."""
 OCCURRENCES_PER_MESSAGE = 100
-"""A bound on one grouped message (about 1.5 KB per occurrence), well under Kafka's 1 MB."""
+"""Most occurrences in one grouped message, however small: a bounded step of aggregation.
+Their size is bounded too, by what the grouped topic takes (see processors.outputs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A classified occurrence on its way to aggregation."""
+
+    key: bytes
+    """Its incident's fingerprint: the grouped topic's key."""
+    occurrence: GroupedOccurrence
+    size: int
+    """Bytes it takes in a grouped message (at most)."""
+    cause: Cause
 
 
 @contextmanager
@@ -154,8 +178,12 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         # worker's partitions without restoring them first. (Standbys were off while a taken-over
         # partition could go unconsumed; processors.gaps closes that.)
         table_standby_replicas=1,
-        # A killed worker's partitions move to the survivors after this, not after a minute.
-        broker_session_timeout=15.0,
+        # A static member (a StatefulSet pod's name): a worker restarted under its id within the
+        # session timeout takes its partitions back without a rebalance; one not back by then
+        # has them moved to the survivors. (aiokafka never leaves the group for a static member,
+        # so a worker stopped by SIGTERM also holds its partitions until then.)
+        consumer_group_instance_id=settings.instance_id,
+        broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=3.0,
         web_enabled=settings.web_port is not None,
         web_port=settings.web_port or 6066,
@@ -165,6 +193,10 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     )
     raw = app.topic(topics.raw, value_serializer="raw", key_serializer="raw")
     grouped = app.topic(topics.grouped, value_serializer="raw", key_serializer="raw")
+    # What one grouped message may hold, from what its topic takes as the broker says, not assumed.
+    grouped_limit = min(topic_message_limit(kafka, [topics.grouped]), app.conf.producer_max_request_size)
+    budget = grouped_budget(grouped_limit)
+    log.info("grouped messages take up to %d bytes of occurrences (%s)", budget, topics.grouped)
     inhibitor = Inhibitor(settings.inhibit_rules)
     inhibitors_reader = inhibitor_feed(kafka, inhibitor)
 
@@ -219,22 +251,24 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
 
     producer: list[Any] = []  # Faust's, once started
 
-    async def publish(
+    async def send(
         topic: str,
         key: bytes | None,
         value: bytes | None,
-        *,
-        partition: int | None = None,
-        headers: dict[str, bytes] | None = None,
-    ) -> None:
-        """Hand a message to Faust's producer, which Faust flushes before every offset commit.
-
-        Straight to it rather than through ``Topic.send``, whose channel, future and sensor
-        bookkeeping for every message cost the worker a fifth of its CPU.
-        """
+        partition: int | None,
+        headers: Mapping[str, bytes] | None,
+    ) -> asyncio.Future[Any]:
+        """Straight to Faust's producer rather than through ``Topic.send``, whose channel, future
+        and sensor bookkeeping for every message cost the worker a fifth of its CPU."""
         if not producer:
             producer.append(await app.maybe_start_producer())
-        await producer[0].send(topic, key, value, partition, None, headers)
+        delivery: asyncio.Future[Any] = await producer[0].send(topic, key, value, partition, None, headers)
+        return delivery
+
+    async def quarantine_refused(cause: Cause, error: str) -> None:
+        await quarantine(cause.record, cause.stage, OUTPUT_TOO_LARGE, error)
+
+    publish = Outputs(send, quarantine_refused).publish
 
     async def without_gaps(gaps: OffsetGaps, message: Any) -> list[Record]:
         """This message, preceded by any the stream skipped before it, gap probes left out;
@@ -283,22 +317,23 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
 
     @app.agent(raw, name="classify")
     async def classify_agent(stream: Any) -> None:
-        # Batches: what the batch holds for one incident goes on as one grouped message.
+        # Batches: what the batch holds for one incident goes on in as few grouped messages as fit.
         async for events in stream.take_events(CLASSIFY_BATCH, within=CLASSIFY_BATCH_SECONDS):
-            for_incident: dict[bytes, list[GroupedOccurrence]] = {}
+            for_incident: dict[bytes, list[Routed]] = {}
             for event in events:
                 with current(event):
                     for record in await without_gaps(raw_gaps, event.message):
-                        grouped_occurrence = await classify(record)
-                        if grouped_occurrence is not None:
-                            key, occurrence = grouped_occurrence
-                            for_incident.setdefault(key, []).append(occurrence)
+                        routed = await classify(record)
+                        if routed is not None:
+                            for_incident.setdefault(routed.key, []).append(routed)
             for key, occurrences in for_incident.items():
-                for start in range(0, len(occurrences), OCCURRENCES_PER_MESSAGE):
-                    chunk = occurrences[start : start + OCCURRENCES_PER_MESSAGE]
-                    await publish(topics.grouped, key, encode(GroupInput(occurrences=chunk)))
+                sizes = [o.size for o in occurrences]
+                for run in runs(sizes, budget=budget, most=OCCURRENCES_PER_MESSAGE):
+                    chunk = occurrences[run]
+                    message = GroupInput(occurrences=[o.occurrence for o in chunk])
+                    await publish(topics.grouped, key, encode(message), causes=[o.cause for o in chunk])
 
-    async def classify(message: Record) -> tuple[bytes, GroupedOccurrence] | None:
+    async def classify(message: Record) -> Routed | None:
         """Validate, classify, deduplicate and publish one raw message; what goes on to aggregation."""
         RAW_CONSUMED.inc()
         outcome = validate_and_classify(message.value)
@@ -320,15 +355,18 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         seen[seen_key] = orjson.dumps(here)
         expiry.add(message.partition, bucket, seen_key)
         expire_seen(message.partition, bucket)
-        await publish(topics.clean, message.key, encode(clean))
+        value = encode(clean)
+        cause = Cause(message, "processor.classify", clean.occurrence_id)
+        await publish(topics.clean, message.key, value, causes=[cause])
         CLEAN_PUBLISHED.labels(clean.cluster).inc()
         LATENCY.labels(clean.cluster).observe(max(0.0, time.time() - message.timestamp))
         if dropped or clean.severity.rank < min_rank:
             return None
         key = fingerprint(labels_of(clean), group_by).encode()
-        return key, GroupedOccurrence(
+        occurrence = GroupedOccurrence(
             clean=clean, source_partition=message.partition, source_offset=message.offset
         )
+        return Routed(key, occurrence, len(value) + OCCURRENCE_OVERHEAD, cause)
 
     @app.agent(grouped, name="aggregate")
     async def aggregate_agent(stream: Any) -> None:
@@ -368,7 +406,8 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             due.track(key, state)
         if update is None:
             return
-        await publish(topics.alerts, key, encode(update))
+        cause = Cause(message, "processor.aggregate", f"incident {update.fingerprint} v{update.version}")
+        await publish(topics.alerts, key, encode(update), causes=[cause])
         INCIDENT_UPDATES.labels(update.cluster, update.status.value).inc()
         if update.inhibited_by:
             INHIBITED.labels(update.cluster).inc()
@@ -384,7 +423,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         if inhibitor.tracks(update.labels, update.fingerprint):
             inhibitor.record(update)  # this worker's own view, at once; the others via the topic
             firing = update.status is IncidentStatus.FIRING
-            await publish(topics.inhibitors, key, encode(update) if firing else None)
+            await publish(topics.inhibitors, key, encode(update) if firing else None, causes=[cause])
 
     @app.task  # type: ignore[untyped-decorator]
     async def start_inhibitor_feed() -> None:

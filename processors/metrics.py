@@ -22,6 +22,12 @@ QUARANTINED = Counter(
     "Messages written to events.invalid, by stage and reason (not-json, invalid, ...).",
     ["stage", "reason"],
 )
+OUTPUTS_REFUSED = Counter(
+    "herald_processor_outputs_refused_total",
+    "Messages Kafka refused to take, by output topic and Kafka error; one refused for its size "
+    "quarantines its inputs (reason output-too-large).",
+    ["topic", "error"],
+)
 DUPLICATES = Counter(
     "herald_processor_duplicates_total",
     "Exact repeats dropped (a relist, or a second producer replica).",

@@ -1,4 +1,10 @@
-"""Flatten either Events API into the clean event schema and derive the workload."""
+"""Flatten either Events API into the clean event schema and derive the workload.
+
+Anything can be on the raw topic (an old producer, a replayed file, a hostile writer), so
+the text copied from an Event is bounded here again, with the marker of schemas/bounds.py:
+a clean event, and the incident samples and grouped messages made of it, stay small
+whatever the Event held. (Names are validated instead: see schemas/clean.py.)
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas import CleanEvent, RawEnvelope
+from schemas.bounds import MESSAGE_MAX_BYTES, STRING_MAX_BYTES, cut_text
 from schemas.raw import involved_object
 
 # Pod template hashes use a vowel-free alphabet (k8s.io/apimachinery rand.SafeEncodeString).
@@ -45,6 +52,13 @@ def derive_workload(kind: str, name: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def message_of(envelope: RawEnvelope) -> str:
+    """The Event's text within :data:`MESSAGE_MAX_BYTES`: what is classified, published and sampled."""
+    event = envelope.event
+    text = event.get("note") if envelope.api == "events.k8s.io/v1" else event.get("message")
+    return cut_text(text, MESSAGE_MAX_BYTES) if isinstance(text, str) else ""
+
+
 def normalize(envelope: RawEnvelope, *, category: str, severity: str) -> CleanEvent:
     event = envelope.event
     new_api = envelope.api == "events.k8s.io/v1"
@@ -75,18 +89,18 @@ def normalize(envelope: RawEnvelope, *, category: str, severity: str) -> CleanEv
         namespace=_text(obj.get("namespace")),  # cluster-scoped objects (Nodes) have none
         kind=kind,
         name=name,
-        uid=_text(obj.get("uid")),
+        uid=_bounded(obj.get("uid")),
         workload_kind=workload_kind,
         workload_name=workload_name,
         node=node,
         reason=_text(event.get("reason")) or "Unknown",
-        type=_text(event.get("type")) or "Normal",
-        message=_text(event.get("note") if new_api else event.get("message")) or "",
+        type=_bounded(event.get("type")) or "Normal",
+        message=message_of(envelope),
         count=count,
         first_seen=_timestamp(first, envelope.observed_at),
         last_seen=_timestamp(last, envelope.observed_at),
-        source_component=_text(source.get("component")) or _text(event.get("reportingController")),
-        reporting_component=_text(reporting),
+        source_component=_bounded(source.get("component")) or _bounded(event.get("reportingController")),
+        reporting_component=_bounded(reporting),
         category=category,
         severity=severity,
         observed_at=envelope.observed_at,
@@ -99,6 +113,11 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _bounded(value: Any) -> str | None:
+    text = _text(value)
+    return cut_text(text, STRING_MAX_BYTES) if text else None
 
 
 def _timestamp(value: Any, fallback: datetime) -> Any:

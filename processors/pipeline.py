@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from processors.normalize import normalize
+from processors.normalize import message_of, normalize
 from processors.taxonomy import classify
 from schemas import CleanEvent, RawEnvelope, SchemaError, decode
 from schemas.codec import describe_validation_error
@@ -36,11 +36,10 @@ def validate_and_classify(value: bytes | None) -> Processed | Rejected:
         envelope = decode(value, RawEnvelope)
         event = envelope.event
         reason = event.get("reason")
-        message = event.get("note") if envelope.api == "events.k8s.io/v1" else event.get("message")
         category, severity = classify(
             reason=reason if isinstance(reason, str) else "",
             event_type=str(event.get("type") or ""),
-            message=message if isinstance(message, str) else "",
+            message=message_of(envelope),
         )
         clean = normalize(envelope, category=category, severity=severity)
     except SchemaError as exc:

@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from schemas.base import TopicModel, UtcDatetime
+from schemas.bounds import MESSAGE_MAX_BYTES, STRING_MAX_BYTES
 
 
 class Severity(StrEnum):
@@ -35,7 +36,9 @@ class CleanEvent(TopicModel):
 
     schema_: Literal["herald.clean-event"] = Field("herald.clean-event", alias="schema")
     v: Literal[1] = 1
-    occurrence_id: str
+    # cluster/uid/resourceVersion: the API server sets both short, a producer cuts any string to
+    # STRING_MAX_BYTES; longer, it came from elsewhere and is refused rather than cut (an identity).
+    occurrence_id: str = Field(max_length=64 + 2 * STRING_MAX_BYTES)
     cluster: str
     # Kubernetes' own bounds (a namespace is a DNS label, names are DNS subdomains; a kind or a
     # reason is far shorter): an Event naming something longer names nothing real, and these
@@ -49,7 +52,7 @@ class CleanEvent(TopicModel):
     node: str | None = Field(None, max_length=253)
     reason: str = Field(max_length=253)
     type: str
-    message: str
+    message: str = Field(description=f"At most {MESSAGE_MAX_BYTES} bytes of UTF-8, cut with a marker.")
     count: int = Field(ge=1, le=2**63 - 1, description="Occurrences the Event reported (int64).")
     first_seen: UtcDatetime
     last_seen: UtcDatetime
