@@ -169,7 +169,19 @@ def main() -> None:
     every_core = os.sched_getaffinity(0) if args.workers == 1 else set(range(os.cpu_count() or 1))
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "herald", "-c", str(config), "--log-level", "WARNING", "processor"],
+            # Each its own static member, whatever HOSTNAME the environment exports.
+            [
+                sys.executable,
+                "-m",
+                "herald",
+                "-c",
+                str(config),
+                "--log-level",
+                "WARNING",
+                "processor",
+                "--instance-id",
+                f"bench-worker-{index}",
+            ],
             stdout=(work / f"worker-{index}.log").open("wb"),
             stderr=subprocess.STDOUT,
         )

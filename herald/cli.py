@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from herald import analytics_cli, silence_cli, tail_cli, topics_cli
 from runtime.config import ConfigError, HeraldConfig, ProducerSettings, load_config
 from runtime.log import setup_logging
@@ -55,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--output", type=Path, help="write envelopes as JSON lines here instead of Kafka")
     simulate.add_argument("--list-scenarios", action="store_true", help="describe the scenarios and exit")
 
-    sub.add_parser("processor", help="run a processing worker (Faust)")
+    processor = sub.add_parser("processor", help="run a processing worker (Faust)")
+    processor.add_argument("--instance-id", help=INSTANCE_ID_HELP.format(section="processor"))
     analytics_cli.add_parser(sub)
 
     notifier = sub.add_parser("notifier", help="deliver incidents to one receiver")
@@ -65,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="serve metrics, health and the silences API (overrides notifier.http_port)",
     )
+    notifier.add_argument("--instance-id", help=INSTANCE_ID_HELP.format(section="notifier"))
     silence_cli.add_parser(sub)
     tail_cli.add_parser(sub)
 
@@ -86,6 +90,21 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--events-file", type=Path, help="replay these events instead of a simulated cluster")
     demo.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
     return parser
+
+
+INSTANCE_ID_HELP = (
+    "this replica's static consumer group member id, stable across its restarts "
+    "(overrides {section}.instance_id; default $POD_NAME, else $HOSTNAME)"
+)
+
+
+def _with_instance_id(config: HeraldConfig, section: str, instance_id: str | None) -> HeraldConfig:
+    """The config with ``--instance-id`` applied to a stage's section (validated like the file's value)."""
+    if instance_id is None:
+        return config
+    current: BaseModel = getattr(config, section)
+    data = {**current.model_dump(), "instance_id": instance_id}
+    return config.model_copy(update={section: config.validate_section((section,), type(current), data)})
 
 
 def _producer_settings(config: HeraldConfig, cluster: str | None) -> ProducerSettings | None:
@@ -152,12 +171,17 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
     if args.command == "processor":
         from processors.main import run_worker
 
-        run_worker(config, loglevel=args.log_level.lower().replace("warning", "warn"))
+        run_worker(
+            _with_instance_id(config, "processor", args.instance_id),
+            loglevel=args.log_level.lower().replace("warning", "warn"),
+        )
         return 0
     if args.command == "notifier":
         from notifiers.main import run_notifier
 
-        return run_notifier(config, args.receiver, http_port=args.http_port)
+        return run_notifier(
+            _with_instance_id(config, "notifier", args.instance_id), args.receiver, http_port=args.http_port
+        )
     if args.command == "render":
         from notifiers.preview import render_preview
 

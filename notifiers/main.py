@@ -11,10 +11,17 @@ from notifiers.silences import SilenceStore
 from notifiers.ui import board_pages
 from runtime.config import HeraldConfig
 from runtime.http import serve_health
+from runtime.kafka import await_topics, stage_topics
+
+TOPICS = ["alerts", "alerts.deadletter", "events.invalid", "notify.log", "silences"]
+"""What a notifier reads and writes."""
 
 
 def run_notifier(config: HeraldConfig, receiver_name: str, *, http_port: int | None = None) -> int:
     receiver, filters = build_receiver(config, receiver_name)
+    # Waits (logging why) for the broker, the topics and their leaders, creating those
+    # missing: a notifier may start before any of them.
+    await_topics(config.kafka, stage_topics(config.kafka, TOPICS))
 
     async def main() -> None:
         notifier = Notifier(config, receiver, filters=filters)
@@ -24,9 +31,7 @@ def run_notifier(config: HeraldConfig, receiver_name: str, *, http_port: int | N
             pages = board_pages(
                 notifier.board, store, receiver=receiver.name, timezone=config.notifier.timezone
             )
-            serve_health(
-                port, live=lambda: (True, ""), ready=notifier.ready, api=silence_api(store), pages=pages
-            )
+            serve_health(port, live=notifier.live, ready=notifier.ready, api=silence_api(store), pages=pages)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, notifier.stop)

@@ -6,6 +6,14 @@ An offset is committed only after its incident was delivered or dead-lettered: a
 can repeat at most the message in flight. While a delivery waits to be retried, the
 consumer keeps polling with its partitions paused, so it stays in its group without
 holding up a rebalance.
+
+A batch reads what is already waiting on its partitions (a backlog after a restart) before
+anything is sent, so of several versions of one incident only the newest goes out; the
+notification log keeps an older version from ever following a newer one.
+
+Each replica is a static group member (``notifier.instance_id``, the pod's name): killed
+and restarted in its pod, it takes its partitions back at once instead of after the
+session timeout; stopped by SIGTERM, it leaves the group so they move at once.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import BaseModel
 
 from notifiers.board import DUE, SUPERSEDED, Board
@@ -41,7 +49,7 @@ from notifiers.sinks import KUBE_EVENTER, KubeEventerEntry
 from notifiers.state import NotificationLog, SilenceBook, log_key
 from notifiers.templating import Renderer
 from runtime.config import ConfigError, ConfigIssue, HeraldConfig, ReceiverEntry
-from runtime.kafka import CompactedTopicReader, acknowledged_producer, committing_consumer, ensure_topics
+from runtime.kafka import CompactedTopicReader, acknowledged_producer, committing_consumer
 from schemas import (
     DeadLetter,
     Incident,
@@ -60,7 +68,14 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 IDLE_POLL_SECONDS = 0.2
 BATCH_MAX = 500
+BACKLOG_SECONDS = 10.0
+BACKLOG_INCIDENTS = 5_000
+"""Bounds on reading a backlog into one batch (its memory is per incident, not per message):
+beyond them, the rest comes in the next batch, and an incident's versions split across the
+two may both be sent (in order)."""
 LAG_REPORT_SECONDS = 15.0
+LEAVE_SECONDS = 5.0
+"""How long leaving the group may take before the consumer is closed regardless."""
 
 
 def build_receiver(config: HeraldConfig, name: str) -> tuple[Receiver, tuple[Matcher, ...]]:
@@ -141,16 +156,22 @@ class RunStats:
 class Batch:
     """Consumed messages handled together: decided one by one, delivered paced, committed at once."""
 
-    messages: list[Message]
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Per partition, the offset to commit once the batch is done."""
+    started: float = field(default_factory=time.monotonic)
     due: dict[str, Incident] = field(default_factory=dict)
     """Updates to deliver by fingerprint, in arrival order; a later version supersedes an earlier."""
     decided: dict[str, NotifyLogEntry] = field(default_factory=dict)
     """What this batch decided so far, consulted before the log (which it has not reached yet)."""
     records: list[NotifyLogEntry] = field(default_factory=list)
 
+    def add(self, message: Message) -> None:
+        topic, partition, offset = position(message)
+        self.next_offsets[(topic, partition)] = max(offset + 1, self.next_offsets.get((topic, partition), 0))
+
     @property
     def partitions(self) -> set[tuple[str, int]]:
-        return {position(m)[:2] for m in self.messages}
+        return set(self.next_offsets)
 
 
 class Notifier:
@@ -180,8 +201,13 @@ class Notifier:
         self._lag_checked = 0.0
         self.stats = RunStats()
         self.group_id = f"{config.kafka.topic_prefix}notifier.{receiver.name}"
+        self.instance_id = config.notifier.instance_id
         self._consumer = committing_consumer(
-            config.kafka, group_id=self.group_id, client_id=f"herald-notifier-{receiver.name}"
+            config.kafka,
+            group_id=self.group_id,
+            client_id=f"herald-notifier-{receiver.name}",
+            instance_id=self.instance_id,
+            session_timeout_seconds=config.notifier.session_timeout_seconds,
         )
         self._producer = acknowledged_producer(config.kafka)
 
@@ -190,20 +216,27 @@ class Notifier:
         return self._silences
 
     def ready(self) -> tuple[bool, str]:
-        """Ready once the shared state is read and the group has given us partitions."""
+        """Ready once the shared state is read and the group has given us partitions, while
+        the readers of that state go on."""
+        alive, why = self.live()
+        if not alive:
+            return False, why
         if not self._ready.is_set():
             return False, "reading the notification log and silences"
         if not self._owned:
             return False, "no partitions assigned"
         return True, ""
 
+    def live(self) -> tuple[bool, str]:
+        """Unhealthy once a reader of the notification log or the silences has stopped: its
+        view no longer follows the topic, so decisions would go wrong; a restart reads it anew."""
+        stopped = [f"{reader.topic}: {reader.failure}" for reader in self._readers if reader.failure]
+        return (False, "reader stopped: " + "; ".join(stopped)) if stopped else (True, "")
+
     def stop(self) -> None:
         self._stop.set()
 
     async def run(self) -> None:
-        ensure_topics(
-            self._config.kafka, ["alerts", "alerts.deadletter", "events.invalid", "notify.log", "silences"]
-        )
         loop = asyncio.get_running_loop()
         for reader in self._readers:
             reader.start()
@@ -216,30 +249,57 @@ class Notifier:
                 [self._topics.alerts], on_revoke=self._on_revoke, on_assign=self._on_assign
             )
             log.info(
-                "notifier %s (%s -> %s) consuming %s",
+                "notifier %s (%s -> %s) consuming %s as %s",
                 self._name,
                 self._receiver.type,
                 self._receiver.target,
                 self._topics.alerts,
+                f"static member {self.instance_id}" if self.instance_id else "a dynamic member",
             )
             while not self._stop.is_set():
                 messages = await loop.run_in_executor(None, self._poll_batch)
                 if messages:
-                    await self._handle(Batch(messages))
+                    batch = Batch()
+                    while messages:
+                        self._take(batch, messages)
+                        messages = await self._more_backlog(batch)
+                    await self._handle(batch)
                 self._report_lag()
         finally:
             for reader in self._readers:
                 reader.stop()
-            await loop.run_in_executor(None, self._consumer.close)
+            await loop.run_in_executor(None, self._leave_group)
             self._producer.flush(30)
             await self._receiver.aclose()
+
+    def _leave_group(self) -> None:
+        """Leave the group, then close, so the partitions move to another replica at once.
+
+        A static member's ``close()`` alone never sends LeaveGroup (KIP-345: it is expected
+        back under its id), so its partitions would wait out the session timeout.
+        ``unsubscribe()`` does send it, once polls have served the revocation; librdkafka
+        then forgets the member id, which is what is waited for.
+        """
+        try:
+            if self._consumer.memberid():
+                self._consumer.unsubscribe()
+                deadline = time.monotonic() + LEAVE_SECONDS
+                while self._consumer.memberid() and time.monotonic() < deadline:
+                    self._consumer.poll(0.1)  # what it fetched is dropped: the next owner reads it
+        except (KafkaException, RuntimeError) as exc:  # fenced or failed: close it all the same
+            log.warning("%s: could not leave the consumer group: %s", self._name, exc)
+        finally:
+            self._consumer.close()
 
     def _poll_batch(self) -> list[Message]:
         """One message, waiting up to POLL_SECONDS, then whatever else is already fetched."""
         first = self._consumer.poll(POLL_SECONDS)
         if first is None:
             return []
-        polled = [first, *self._consumer.consume(num_messages=BATCH_MAX - 1, timeout=0)]
+        return self._checked([first, *self._consumer.consume(num_messages=BATCH_MAX - 1, timeout=0)])
+
+    def _checked(self, polled: list[Message]) -> list[Message]:
+        """The messages, consumer errors left out (logged; a fatal one raises)."""
         batch = []
         for message in polled:
             error = message.error()
@@ -249,9 +309,11 @@ class Notifier:
                 self._log_consumer_error(error)
         return batch
 
-    async def _handle(self, batch: Batch) -> None:
+    def _take(self, batch: Batch, messages: list[Message]) -> None:
+        """Decide each message into the batch, in offset order."""
         now = utc_now()
-        for message in batch.messages:
+        for message in messages:
+            batch.add(message)
             self.stats.revoked.discard(position(message)[:2])
             try:
                 incident = decode(message.value() or b"", Incident)
@@ -259,6 +321,32 @@ class Notifier:
                 self._quarantine(message, exc)
                 continue
             self._decide(batch, incident, now)
+
+    async def _more_backlog(self, batch: Batch) -> list[Message]:
+        """More of the batch's partitions, while the consumer knows they hold more than it
+        has read (a backlog): what is waiting is decided together, so a newer version of an
+        incident supersedes an older one before either is sent. Empty when caught up."""
+        if (
+            self._stop.is_set()
+            or batch.partitions & self.stats.revoked
+            or time.monotonic() - batch.started > BACKLOG_SECONDS
+            or len(batch.decided) >= BACKLOG_INCIDENTS
+            or not self._behind(batch.partitions)
+        ):
+            return []
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._poll_batch)
+
+    def _behind(self, partitions: set[tuple[str, int]]) -> bool:
+        """Whether the last fetch of any of these partitions showed messages past our position
+        (local state only: no broker round trip)."""
+        for tp in self._consumer.position([TopicPartition(t, p) for t, p in partitions]):
+            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if tp.error is None and tp.offset >= 0 and high > tp.offset:
+                return True
+        return False
+
+    async def _handle(self, batch: Batch) -> None:
         self._write_log(batch.records)
         if not await self._deliver_due(batch):
             return  # partition revoked or stopping: its next owner delivers the rest; do not commit
@@ -408,11 +496,7 @@ class Notifier:
     def _commit(self, batch: Batch) -> None:
         """Commit past the batch, on the partitions we still own."""
         owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
-        next_offsets: dict[tuple[str, int], int] = {}
-        for message in batch.messages:
-            topic, partition, offset = position(message)
-            next_offsets[(topic, partition)] = max(offset + 1, next_offsets.get((topic, partition), 0))
-        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items() if (t, p) in owned]
+        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items() if (t, p) in owned]
         if offsets:
             self._consumer.commit(offsets=offsets, asynchronous=False)
 
@@ -489,6 +573,7 @@ class Notifier:
             raise RuntimeError(f"could not write to {topic}: {errors or 'timed out'}")
 
     def _log_consumer_error(self, error: KafkaError) -> None:
-        if error.fatal():
-            raise RuntimeError(f"fatal consumer error: {error}")
+        if error.fatal() or error.code() == KafkaError._FATAL:
+            # One such: another process joined with this group.instance.id, fencing this one.
+            raise RuntimeError(f"fatal consumer error (instance id {self.instance_id!r}): {error.str()}")
         log.warning("%s: consumer: %s", self._receiver.name, error)

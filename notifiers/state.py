@@ -62,6 +62,15 @@ class NotificationLog(CompactedView[NotifyLogEntry]):
     def __init__(self) -> None:
         super().__init__(NotifyLogEntry)
 
+    def put(self, key: str, record: NotifyLogEntry) -> None:
+        """Never back to an older version: the reader replays this replica's own entries
+        after it has already recorded newer ones (and another replica's may arrive late),
+        and an older entry in view would let an older update be sent after a newer one."""
+        with self._lock:
+            current = self._records.get(key)
+            if current is None or record.version >= current.version:
+                self._records[key] = record
+
     def entry(self, receiver: str, fingerprint: str) -> NotifyLogEntry | None:
         return self.get(log_key(receiver, fingerprint))
 

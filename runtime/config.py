@@ -43,6 +43,24 @@ SECRET_FILE_SUFFIX = "_file"  # noqa: S105 (a key suffix, not a password)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
+ENV_INSTANCE_ID = ("POD_NAME", "HOSTNAME")
+"""Where a replica's group instance id comes from, first set wins: ``POD_NAME`` from the
+downward API, else ``HOSTNAME``, which Kubernetes sets to the pod's name (and Docker to the
+container's id). Either names the same member again when its container restarts in its pod."""
+INSTANCE_ID_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
+"""What Kafka accepts as a ``group.instance.id`` (its rule for names)."""
+
+
+def instance_id_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """This replica's static group member id, from :data:`ENV_INSTANCE_ID`; None if unset."""
+    env = os.environ if env is None else env
+    for name in ENV_INSTANCE_ID:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
 S = TypeVar("S", bound=BaseModel)
 
 
@@ -365,6 +383,21 @@ class ProcessorSettings(Settings):
     repeat_interval_seconds: float = Field(4 * 3600.0, gt=0, description="Re-send an unchanged incident.")
     resolve_timeout_seconds: float = Field(900.0, gt=0, description="Resolve after this long in silence.")
     tick_seconds: float = Field(1.0, gt=0, le=60, description="How often due incidents are looked for.")
+    instance_id: str | None = Field(
+        default_factory=instance_id_from_env,
+        pattern=INSTANCE_ID_PATTERN,
+        description="This worker's static group member id (group.instance.id): restarted under it "
+        "within session_timeout_seconds, it takes its partitions back without a rebalance. Default "
+        "$POD_NAME, else $HOSTNAME (stable for a StatefulSet's pods); `herald processor --instance-id` "
+        "overrides; null: a dynamic member.",
+    )
+    session_timeout_seconds: float = Field(
+        15.0,
+        ge=10,
+        le=90,
+        description="A worker not heard from this long (killed, its node lost) has its partitions "
+        "moved to the others; a static member stopped by SIGTERM waits this long too.",
+    )
     gap_probe_seconds: float = Field(
         10.0,
         gt=0,
@@ -397,6 +430,21 @@ class NotifierSettings(Settings):
         None,
         description="Jinja2 template of a link shown with every incident, e.g. "
         "'https://grafana.example/d/k8s?var-cluster={{ incident.cluster | urlencode }}'.",
+    )
+    instance_id: str | None = Field(
+        default_factory=instance_id_from_env,
+        pattern=INSTANCE_ID_PATTERN,
+        description="This replica's static group member id (group.instance.id): restarted under it "
+        "within session_timeout_seconds, it takes its partitions back without a rebalance. Default "
+        "$POD_NAME, else $HOSTNAME; `herald notifier --instance-id` overrides; null: a dynamic member. "
+        "Unique among one receiver's replicas.",
+    )
+    session_timeout_seconds: float = Field(
+        30.0,
+        ge=10,
+        le=300,
+        description="A replica not heard from this long (killed and not back, its node lost) has "
+        "its partitions moved to the others. A replica stopped by SIGTERM leaves at once.",
     )
 
 

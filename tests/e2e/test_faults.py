@@ -88,9 +88,16 @@ class Stage:
     process: Popen[bytes] | None = None
 
     def start(self) -> None:
+        """Under the same instance id each time, as a container restarted in its pod."""
         self.runs += 1
         self.process = self.stack.enter_context(
-            herald_process(self.config, *self.args, log_dir=self.log_dir, name=f"{self.name}-{self.runs}")
+            herald_process(
+                self.config,
+                *self.args,
+                log_dir=self.log_dir,
+                name=f"{self.name}-{self.runs}",
+                instance_id=self.name,
+            )
         )
 
     def alive(self) -> bool:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +18,14 @@ def herald_command(config: Path, *args: str) -> list[str]:
 
 
 @contextmanager
-def herald_process(config: Path, *args: str, log_dir: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
+def herald_process(
+    config: Path, *args: str, log_dir: Path, name: str, instance_id: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``herald ARGS`` and stop it (SIGTERM, then SIGKILL) when the block ends.
+
+    Each process is its own static group member, as each pod is (``POD_NAME``): a unique id
+    unless ``instance_id`` is given, which a restart passes again to come back as the same
+    member, as a container restarted in its pod does.
 
     The log's tail is printed on teardown (pytest shows it for a failed test) and, when the
     block raises, attached to the exception as a note: CI keeps only part of a long report,
@@ -27,6 +34,7 @@ def herald_process(config: Path, *args: str, log_dir: Path, name: str) -> Iterat
     log_path = log_dir / f"{name}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HERALD_KAFKA_BOOTSTRAP", None)  # the config file names the broker
+    env["POD_NAME"] = instance_id or f"{name}-{uuid.uuid4().hex[:8]}"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             herald_command(config, *args), stdout=log, stderr=subprocess.STDOUT, env=env

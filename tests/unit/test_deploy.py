@@ -372,7 +372,17 @@ def test_only_the_notifier_gets_its_receivers_secrets(tmp_path: Path) -> None:
     for stage in ("producer", "processor"):
         _pod, other = container_of(stage)
         assert "envFrom" not in other, stage
-        assert all("valueFrom" not in e for e in other.get("env", [])), stage
+        assert all("secretKeyRef" not in e.get("valueFrom", {}) for e in other.get("env", [])), stage
+
+
+def test_group_members_take_their_instance_id_from_the_pod_name() -> None:
+    """A restarted container comes back as the same static member; only a StatefulSet's pod
+    keeps its name when re-created, which the processor (with its local tables) needs."""
+    for stage in ("processor", "notifier"):
+        _pod, container = container_of(stage)
+        env = {e["name"]: e for e in container.get("env", [])}
+        assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}, stage
+    assert one("StatefulSet", "herald-processor")
 
 
 def test_producer_uses_the_least_privilege_service_account() -> None:

@@ -312,7 +312,7 @@ def test_the_notifier_leaves_incidents_its_filters_reject_unrouted(tmp_path: Pat
     receiver, filters = build_receiver(config, "legacy")
     notifier = Notifier(config, receiver, filters=filters)
     try:
-        batch = Batch(messages=[])
+        batch = Batch()
         wanted = incident(1, severity="warning", namespace="shop")
         for update in (
             wanted,
