@@ -418,6 +418,21 @@ def _key(event: JsonObject) -> str:
     return f"{event['metadata']['namespace']}/{event['metadata']['name']}"
 
 
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _as_go_decodes(value: Any) -> Any:
+    """A deep copy of ``value`` with lone surrogates replaced by U+FFFD (keys too), as the API
+    server's decoder stores them: its JSON output is always valid UTF-8."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_as_go_decodes(key): _as_go_decodes(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_go_decodes(item) for item in value]
+    return value
+
+
 def _without_type_meta(event: JsonObject) -> JsonObject:
     """List items carry no kind/apiVersion on the wire (Go omits the empty TypeMeta of items)."""
     return {k: v for k, v in event.items() if k not in ("kind", "apiVersion")}
@@ -597,8 +612,12 @@ class FakeApiServer:
     # ---- store: writes ----------------------------------------------------------------------------
 
     def create_event(self, event: JsonObject) -> JsonObject:
-        """Store a new Event (like POST): fills uid, rv, creationTimestamp, namespace; records ADDED."""
-        obj = copy.deepcopy(event)
+        """Store a new Event (like POST): fills uid, rv, creationTimestamp, namespace; records ADDED.
+
+        Any body is stored as given (unknown fields, wrong types, any size), except for what no
+        real server could return: lone UTF-16 surrogates become U+FFFD, as Go's JSON decoder does.
+        """
+        obj = _as_go_decodes(event)
         obj.setdefault("kind", "Event")
         obj.setdefault("apiVersion", CORE_API_VERSION)
         meta = obj.setdefault("metadata", {})
