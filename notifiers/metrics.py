@@ -6,7 +6,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 DECISIONS = Counter(
     "herald_notifier_decisions_total",
-    "Incident updates by what the receiver decided (due, silenced, inhibited, not-routed, ...).",
+    "Incident updates by what the receiver decided (due, silenced, inhibited, not-routed, "
+    "not-material, quiet-not-wanted, ...).",
     ["receiver", "decision"],
 )
 DELIVERIES = Counter(

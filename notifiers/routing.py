@@ -11,8 +11,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from runtime.config import ConfigError, ConfigIssue, HeraldConfig, RootRouteSettings, RouteSettings
+from runtime.config import (
+    MATERIAL_CHANGES,
+    ConfigError,
+    ConfigIssue,
+    HeraldConfig,
+    RootRouteSettings,
+    RouteSettings,
+)
 from schemas.clean import Severity
+from schemas.incident import Change
 from schemas.matchers import Matcher, MatchOp, match_all
 
 
@@ -20,13 +28,17 @@ from schemas.matchers import Matcher, MatchOp, match_all
 class RouteMatch:
     """A receiver an incident is routed to, with the delivery options of the route that chose it.
 
-    ``send_resolved`` false means resolved updates are not delivered; ``repeat_interval_seconds``
-    None means every update is delivered, otherwise an unchanged firing incident at most that often.
+    ``send_resolved`` false means resolved updates are not delivered, ``send_quiet`` false that
+    quiet closes (no recovery Event) are not; ``repeat_interval_seconds`` None means every update
+    is delivered, otherwise an unchanged firing incident at most that often. ``notify_on`` is
+    which changes are news to this route (the first page, repeats and closes always are).
     """
 
     receiver: str
     send_resolved: bool
     repeat_interval_seconds: float | None
+    send_quiet: bool = True
+    notify_on: frozenset[Change] = frozenset(MATERIAL_CHANGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +68,8 @@ def _resolve(settings: RouteSettings, parent: RouteMatch) -> _Route:
         receiver=parent.receiver if settings.receiver is None else settings.receiver,
         send_resolved=parent.send_resolved if settings.send_resolved is None else settings.send_resolved,
         repeat_interval_seconds=parent.repeat_interval_seconds if repeat is None else (repeat or None),
+        send_quiet=parent.send_quiet if settings.send_quiet is None else settings.send_quiet,
+        notify_on=parent.notify_on if settings.notify_on is None else frozenset(settings.notify_on),
     )
     return _Route(
         matchers=tuple(settings.matchers),

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from notifiers.api import add_silence, expire_silence, silence_state
 from notifiers.board import Board, Entry, Filters
 from notifiers.silences import SilenceStore, parse_duration
+from notifiers.templating import format_time
 from runtime.http import Page, PageHandler
 from schemas import Incident, Silence
 from schemas.base import utc_now
@@ -46,6 +47,8 @@ DECISIONS: dict[str, tuple[str, str]] = {
     "not-routed": ("not routed here", "quiet"),
     "already-handled": ("already handled", "quiet"),
     "resolved-not-wanted": ("resolution not wanted", "quiet"),
+    "quiet-not-wanted": ("quiet close not wanted", "quiet"),
+    "not-material": ("held: not news for this route", "quiet"),
     "never-notified": ("resolution of an unsent incident", "quiet"),
 }
 """Each decision's wording and colour on the page."""
@@ -217,7 +220,7 @@ class _Views:
 
     def _when(self, value: datetime, now: datetime | None = None) -> str:
         """Local time, and how long ago (or from now) when ``now`` is given."""
-        shown = value.astimezone(self._zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+        shown = format_time(value, self._zone)
         if now is None:
             return shown
         return f"{shown} ({_relative((value - now).total_seconds())})"

@@ -7,12 +7,18 @@ an update is due:
 
 - group_wait: a new incident waits this long before its first notification, so a burst
   arrives as one message;
-- group_interval: later changes are flushed at most this often;
-- repeat_interval: an unchanged firing incident is re-sent this often;
-- resolve_timeout: with no occurrence for this long, the incident resolves.
+- group_interval: later news is flushed at most this often. News is what an on-call
+  engineer would want to read again (a new object or workload, a higher severity, a new
+  reason, some objects recovered, a rate jump): a count bump alone is not, as Alertmanager
+  re-notifies a group only when its alerts change;
+- repeat_interval: a firing incident with no news is re-sent this often, with its count;
+- recovery: an Event that proves every open object recovered (processors/recovery.py)
+  resolves the incident, its message respecting group_interval;
+- resolve_timeout: with no occurrence for this long the incident closes as *quiet*, which
+  the update says: silence is not proof of recovery.
 
 Every emitted update carries a version one higher than the last, so notifiers can tell
-new updates from replays.
+new updates from replays, and the changes that made it news.
 """
 
 from __future__ import annotations
@@ -26,7 +32,18 @@ from typing import Any
 
 import orjson
 
-from schemas import CleanEvent, Incident, IncidentStatus, SampleMessage, Severity
+from processors.recovery import NODE_OUTAGE_CATEGORY
+from schemas import (
+    Change,
+    CleanEvent,
+    Incident,
+    IncidentStatus,
+    RelatedIncident,
+    ResolvedBy,
+    SampleMessage,
+    Severity,
+)
+from schemas.categories import title as category_title
 from schemas.incident import MAX_OBJECTS, MAX_SAMPLES
 
 MAX_TRACKED_OBJECTS = 1000
@@ -36,12 +53,27 @@ GROUP_LABELS = ("cluster", "namespace", "workload", "category")
 SHARED_LABELS = ("kind", "object_kind", "reason", "node")
 """Labels an incident carries only while every occurrence agrees on them ("" once they differ)."""
 
+MAX_REASONS = 16
+"""Distinct reasons remembered per incident, to tell a new one."""
+MAX_WORKLOADS = 200
+"""Affected workloads remembered per node incident."""
+MIN_RATE_SPAN = 60.0
+"""Seconds since the last notification before a rate is compared, so that a few occurrences
+close together are no jump."""
+DEFAULT_NEWS = frozenset({"new-object", "severity", "new-reason", "recovered-objects", "rate"})
+
 InhibitorLookup = Callable[[str, Mapping[str, str]], str | None]
 """(fingerprint, labels) -> the fingerprint of a firing incident that inhibits it, if any."""
+RelatedLookup = Callable[[Mapping[str, str], float], list[RelatedIncident]]
+"""(labels, first seen) -> node-level incidents on its node that it started shortly after."""
 
 
 def not_inhibited(_fingerprint: str, _labels: Mapping[str, str]) -> str | None:
     return None
+
+
+def no_related(_labels: Mapping[str, str], _first_seen: float) -> list[RelatedIncident]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -51,10 +83,32 @@ class Timing:
     repeat_interval: float = 4 * 3600.0
     resolve_timeout: float = 15 * 60.0
     retention_after_resolve: float = 24 * 3600.0
+    news: frozenset[str] = DEFAULT_NEWS
+    """Which changes make a notified incident news (``processor.notify_on``)."""
+    rate_jump_factor: float = 5.0
 
 
-def labels_of(clean: CleanEvent) -> dict[str, str]:
-    """Routing labels of an occurrence; the group key is a subset of them."""
+def labels_of(clean: CleanEvent, *, echo: bool = False) -> dict[str, str]:
+    """Routing labels of an occurrence; the group key is a subset of them.
+
+    An ``echo`` (a pod's Event that only repeats its node's outage, processors/recovery.py)
+    belongs to its node's incident when the pod's node is known, else to one incident per
+    cluster for the pods of a node not yet known, which the node's incident inhibits.
+    """
+    if echo:
+        node = clean.node or ""
+        return {
+            "cluster": clean.cluster,
+            "namespace": "",
+            "workload": node,
+            "kind": "Node" if node else clean.kind,
+            "object_kind": "Node" if node else clean.kind,
+            "node": node,
+            "category": NODE_OUTAGE_CATEGORY,
+            "severity": Severity.CRITICAL.value,
+            "reason": "NodeNotReady",
+            **clean.labels,
+        }
     return {
         "cluster": clean.cluster,
         "namespace": clean.namespace or "",
@@ -102,6 +156,23 @@ class IncidentState:
     inhibited_by: str | None = None
     applied: dict[str, int] = field(default_factory=dict)
     """Highest raw offset counted, per raw partition: a replayed occurrence is not counted twice."""
+    changes: list[str] = field(default_factory=list)
+    """What is news since the last update (schemas.Change values)."""
+    reasons: list[str] = field(default_factory=list)
+    workloads: list[str] = field(default_factory=list)
+    open_objects: list[str] = field(default_factory=list)
+    """Hashes of the objects still failing, for categories whose recovery an Event proves."""
+    recovery: dict[str, Any] | None = None
+    """The Event that proved every open object recovered: the incident resolves as recovered."""
+    emitted_rate: float = 0.0
+    """Occurrences a second when it was last notified, to tell a rate jump."""
+    window_start: float = 0.0
+    window_count: int = 0
+    window_rate: float = 0.0
+    """Occurrences a second over the last window of at least a minute."""
+    resolved_by: str | None = None
+    opened_at: float = 0.0
+    """When this worker opened it (processing time): rates are measured on that clock."""
 
     def already_applied(self, partition: int, offset: int) -> bool:
         return self.applied.get(str(partition), -1) >= offset
@@ -125,9 +196,16 @@ def observe(
     now: float,
     timing: Timing,
     group_by: tuple[str, ...] = GROUP_LABELS,
+    echo: bool = False,
+    has_evidence: bool = False,
 ) -> IncidentState:
-    """Count one (deduplicated) occurrence into its incident."""
-    labels = labels_of(clean)
+    """Count one (deduplicated) occurrence into its incident.
+
+    ``echo``: the occurrence only repeats its node's outage (see :func:`labels_of`): it adds
+    its workload to the node's incident, and nothing else is news. ``has_evidence``: the
+    incident's category has Events that prove recovery, so its objects are tracked as open.
+    """
+    labels = labels_of(clean, echo=echo)
     seen_at = clean.last_seen.timestamp()
     if state is None or state.status == IncidentStatus.RESOLVED.value:
         previous_version = state.version if state else 0
@@ -137,40 +215,151 @@ def observe(
                 **clean.labels,
                 **{name: labels.get(name, "") for name in (*SHARED_LABELS, *group_by)},
             },
-            severity=clean.severity.value,
-            category=clean.category,
-            title=f"{clean.reason}: {labels['workload'] or object_ref(clean)}",
+            severity=labels["severity"],
+            category=labels["category"],
+            title=category_title(
+                labels["category"],
+                namespace=labels["namespace"] or None,
+                workload=labels["workload"] or None,
+                node=labels["node"] or None,
+                kind=labels["kind"],
+                language="en",
+            ),
             first_seen=seen_at,
             last_seen=seen_at,
             last_occurrence_at=now,
             version=previous_version,
-            due_at=now + timing.group_wait,
+            # Pods of a node not known yet wait longer, so that the node's own incident,
+            # which inhibits theirs, is out first.
+            due_at=now + timing.group_wait * (3 if echo and not labels["node"] else 1),
+            changes=[Change.OPENED.value],
+            opened_at=now,
+            window_start=now,
         )
-    elif not state.dirty:
-        # Changes after a notification wait for the next group interval.
-        state.dirty = True
-        state.due_at = (state.last_emitted_at or now) + timing.group_interval
+    news = _news(state, clean, labels, now=now, timing=timing, echo=echo)
     for name in SHARED_LABELS:
         if name not in group_by and state.labels.get(name) != labels.get(name, ""):
             state.labels[name] = ""
     state.occurrences += 1
+    state.window_count += 1
     state.first_seen = min(state.first_seen, clean.first_seen.timestamp())
     state.last_seen = max(state.last_seen, seen_at)
     state.last_occurrence_at = now
-    if Severity(clean.severity).rank > Severity(state.severity).rank:
-        state.severity = clean.severity.value
-    _remember_object(state, object_ref(clean))
+    if Severity(labels["severity"]).rank > Severity(state.severity).rank:
+        state.severity = labels["severity"]
+    if echo:
+        _remember(state.workloads, f"{clean.namespace}/{clean.workload_name or clean.name}", MAX_WORKLOADS)
+    else:
+        object_hash = _remember_object(state, object_ref(clean))
+        _remember(state.reasons, clean.reason, MAX_REASONS)
+        if has_evidence:
+            _remember(state.open_objects, object_hash, MAX_TRACKED_OBJECTS)
+            state.recovery = None  # failing again: whatever proved recovery no longer holds
     _remember_sample(state, clean)
+    _note_news(state, news, now=now, timing=timing)
     return state
 
 
-def _remember_object(state: IncidentState, ref: str) -> None:
-    digest = hashlib.blake2s(ref.encode(), digest_size=6).hexdigest()
-    if digest in state.object_hashes or len(state.object_hashes) >= MAX_TRACKED_OBJECTS:
+def _news(
+    state: IncidentState,
+    clean: CleanEvent,
+    labels: Mapping[str, str],
+    *,
+    now: float,
+    timing: Timing,
+    echo: bool,
+) -> list[str]:
+    """What this occurrence changes that a reader would want to hear about (before counting it)."""
+    if state.last_emitted_at is None:
+        return []  # not notified yet: its first update says everything
+    news: list[str] = []
+    if echo:
+        if f"{clean.namespace}/{clean.workload_name or clean.name}" not in state.workloads:
+            news.append(Change.NEW_OBJECT.value)
+        return news
+    if _digest(object_ref(clean)) not in state.object_hashes:
+        news.append(Change.NEW_OBJECT.value)
+    if Severity(labels["severity"]).rank > Severity(state.severity).rank:
+        news.append(Change.SEVERITY.value)
+    if clean.reason not in state.reasons and len(state.reasons) < MAX_REASONS:
+        news.append(Change.NEW_REASON.value)
+    rate = _completed_window_rate(state, now)
+    if rate is not None and state.emitted_rate > 0 and rate >= timing.rate_jump_factor * state.emitted_rate:
+        news.append(Change.RATE.value)
+    return news or [Change.COUNT.value]
+
+
+def _completed_window_rate(state: IncidentState, now: float) -> float | None:
+    """Occurrences a second over the window that this occurrence closes, if it closes one
+    (windows of at least :data:`MIN_RATE_SPAN`; this occurrence opens the next)."""
+    elapsed = now - state.window_start
+    if elapsed < MIN_RATE_SPAN:
+        return None
+    rate = state.window_count / elapsed
+    state.window_start, state.window_count, state.window_rate = now, 0, rate
+    return rate
+
+
+def _note_news(state: IncidentState, news: list[str], *, now: float, timing: Timing) -> None:
+    """Record the changes that count as news; the first makes the incident due at the next
+    group interval."""
+    wanted = [change for change in news if change in timing.news]
+    if not wanted:
         return
+    if not state.dirty:
+        state.dirty = True
+        state.due_at = (state.last_emitted_at or now) + timing.group_interval
+    for change in wanted:
+        if change not in state.changes:
+            state.changes.append(change)
+
+
+def recover(state: IncidentState, clean: CleanEvent, *, now: float, timing: Timing) -> bool:
+    """Apply an Event that proves its object recovered (processors/recovery.py); whether the
+    state changed. When no object is left failing the incident resolves as recovered, its
+    message at the next group interval; before that, some objects recovering is news."""
+    if state.status == IncidentStatus.RESOLVED.value or state.recovery is not None:
+        return False
+    digest = _digest(object_ref(clean))
+    own_node = (
+        clean.kind == "Node"
+        and state.labels.get("kind") == "Node"
+        and clean.name == state.labels.get("workload")
+    )
+    if digest in state.open_objects:
+        state.open_objects.remove(digest)
+    elif not (own_node and not state.open_objects):
+        return False
+    if state.open_objects:
+        _note_news(state, [Change.RECOVERED_OBJECTS.value], now=now, timing=timing)
+        return True
+    state.recovery = {
+        "reason": clean.reason,
+        "message": clean.message,
+        "object": object_ref(clean),
+        "at": clean.last_seen.timestamp(),
+    }
+    state.due_at = max(now, (state.last_emitted_at or now) + timing.group_interval)
+    return True
+
+
+def _remember(values: list[str], value: str, limit: int) -> None:
+    if value not in values and len(values) < limit:
+        values.append(value)
+
+
+def _digest(ref: str) -> str:
+    return hashlib.blake2s(ref.encode(), digest_size=6).hexdigest()
+
+
+def _remember_object(state: IncidentState, ref: str) -> str:
+    digest = _digest(ref)
+    if digest in state.object_hashes or len(state.object_hashes) >= MAX_TRACKED_OBJECTS:
+        return digest
     state.object_hashes.append(digest)
     if len(state.objects) < MAX_OBJECTS:
         state.objects.append(ref)
+    return digest
 
 
 def _remember_sample(state: IncidentState, clean: CleanEvent) -> None:
@@ -203,6 +392,8 @@ def next_action(
             if state.resolved_at and now >= state.resolved_at + timing.retention_after_resolve
             else None
         )
+    if state.recovery is not None and now >= state.due_at:
+        return "recover"
     if now >= state.last_occurrence_at + timing.resolve_timeout:
         return "resolve"
     if state.dirty and now >= state.due_at:
@@ -224,7 +415,7 @@ def wake_at(state: IncidentState, timing: Timing) -> float:
     if state.status == IncidentStatus.RESOLVED.value:
         return state.resolved_at + timing.retention_after_resolve if state.resolved_at else math.inf
     resolve_at = state.last_occurrence_at + timing.resolve_timeout
-    if state.dirty:
+    if state.dirty or state.recovery is not None:
         return min(resolve_at, state.due_at)
     if state.last_emitted_at is not None:
         return min(resolve_at, state.last_emitted_at + timing.repeat_interval)
@@ -232,31 +423,57 @@ def wake_at(state: IncidentState, timing: Timing) -> float:
 
 
 def tick(
-    state: IncidentState, *, now: float, timing: Timing, inhibitor_of: InhibitorLookup = not_inhibited
+    state: IncidentState,
+    *,
+    now: float,
+    timing: Timing,
+    inhibitor_of: InhibitorLookup = not_inhibited,
+    related_of: RelatedLookup = no_related,
 ) -> tuple[IncidentState | None, Incident | None]:
     """Apply the clock: returns the new state (None = forget it) and the update to emit, if any.
 
-    Every emitted update says whether a firing source inhibits it at that moment.
+    Every emitted update says whether a firing source inhibits it at that moment, what
+    made it news, and which node-level incidents on its node it started after.
     """
     action = next_action(state, now=now, timing=timing, inhibitor_of=inhibitor_of)
     if action is None:
         return state, None
     if action == "forget":
         return None, None
-    if action == "resolve":
+    if action in ("resolve", "recover"):
         state.status = IncidentStatus.RESOLVED.value
         state.resolved_at = now
+        state.resolved_by = (ResolvedBy.RECOVERY if action == "recover" else ResolvedBy.QUIET).value
+        state.changes = [Change.RESOLVED.value]
         if state.last_emitted_at is None:
-            return state, None  # never notified (still in group_wait): nothing to resolve for anyone
+            return state, None  # never notified (still in group_wait): nothing to close for anyone
+    elif action == "repeat":
+        state.changes = [Change.REPEAT.value]
+    elif action == "uninhibit" and not state.dirty:
+        state.changes = [Change.UNINHIBITED.value]
     state.version += 1
     state.dirty = False
+    update = to_incident(
+        state, now=now, inhibited_by=inhibitor_of(state.fingerprint, state.labels), related=related_of
+    )
+    state.inhibited_by = update.inhibited_by
+    opened = state.opened_at or state.first_seen
+    state.emitted_rate = max(state.window_rate, state.occurrences / max(1.0, now - opened))
     state.last_emitted_at = now
-    state.inhibited_by = inhibitor_of(state.fingerprint, state.labels)
-    return state, to_incident(state, now=now)
+    state.changes = []
+    return state, update
 
 
-def to_incident(state: IncidentState, *, now: float) -> Incident:
+def to_incident(
+    state: IncidentState,
+    *,
+    now: float,
+    inhibited_by: str | None = None,
+    related: RelatedLookup = no_related,
+) -> Incident:
     labels = state.labels
+    is_node = labels.get("kind") == "Node"
+    quiet = state.resolved_by == ResolvedBy.QUIET.value
     return Incident(
         fingerprint=state.fingerprint,
         version=state.version,
@@ -266,19 +483,29 @@ def to_incident(state: IncidentState, *, now: float) -> Incident:
         title=state.title,
         cluster=labels.get("cluster", ""),
         namespace=labels.get("namespace") or None,
-        workload=(labels.get("workload") or None) if labels.get("kind") != "Node" else None,
+        workload=(labels.get("workload") or None) if not is_node else None,
         labels={**labels, "severity": state.severity},
         occurrences=max(1, state.occurrences),
         first_seen=_utc(state.first_seen),
         last_seen=_utc(state.last_seen),
         objects=state.objects,
         objects_total=len(state.object_hashes),
-        samples=[
-            SampleMessage(reason=s["reason"], message=s["message"], object=s["object"], at=_utc(s["at"]))
-            for s in state.samples
-        ],
-        inhibited_by=state.inhibited_by,
+        samples=[_sample(s) for s in state.samples],
+        inhibited_by=inhibited_by,
         emitted_at=_utc(now),
+        node=labels.get("node") or None,
+        changes=[Change(c) for c in state.changes],
+        resolved_by=ResolvedBy(state.resolved_by) if state.resolved_by else None,
+        recovery=_sample(state.recovery) if state.recovery and not quiet else None,
+        quiet_seconds=(now - state.last_occurrence_at) if quiet else None,
+        related=[] if is_node else related(labels, state.first_seen)[:3],
+        workloads=state.workloads[:MAX_OBJECTS],
+    )
+
+
+def _sample(stored: Mapping[str, Any]) -> SampleMessage:
+    return SampleMessage(
+        reason=stored["reason"], message=stored["message"], object=stored["object"], at=_utc(stored["at"])
     )
 
 

@@ -26,7 +26,7 @@ import hashlib
 import logging
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +44,7 @@ from processors.aggregate import (
     is_due,
     labels_of,
     observe,
+    recover,
     tick,
 )
 from processors.credentials import broker_credentials
@@ -73,10 +74,12 @@ from processors.outputs import (
     runs,
 )
 from processors.pipeline import Processed, validate_and_classify
+from processors.recovery import Evidence, is_node_outage_echo, scheduled_node
 from processors.rules import apply_rules, compile_rules
 from runtime.config import HeraldConfig
 from runtime.kafka import topic_message_limit
 from schemas import (
+    CleanEvent,
     GroupedOccurrence,
     GroupInput,
     IncidentStatus,
@@ -103,6 +106,10 @@ ROCKSDB_OPTIONS: dict[str, int] = {
 a 2 GB block cache per partition, took a worker past 700 MB at 365,000 seen ids; the dedup
 table is written once per occurrence and read for keys that are mostly absent (the bloom
 filters answer those), so small buffers cost little."""
+Expire = Callable[[int, int], None]
+"""(partition, current time bucket) -> forget what that partition has not written lately."""
+BINDING_BUCKET_SECONDS = 12 * 3600.0
+"""A pod's node is remembered for one to two days after its last Event that named it."""
 OCCURRENCES_PER_MESSAGE = 100
 """Most occurrences in one grouped message, however small: a bounded step of aggregation.
 Their size is bounded too, by what the grouped topic takes (see processors.outputs)."""
@@ -154,7 +161,10 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         group_interval=settings.group_interval_seconds,
         repeat_interval=settings.repeat_interval_seconds,
         resolve_timeout=settings.resolve_timeout_seconds,
+        news=frozenset(settings.notify_on),
+        rate_jump_factor=settings.rate_jump_factor,
     )
+    evidence = Evidence(settings.recovery)
     group_by = tuple(settings.group_by) or GROUP_LABELS
     min_rank = Severity(settings.min_severity).rank
     rules = compile_rules(settings.rules)
@@ -197,7 +207,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     grouped_limit = min(topic_message_limit(kafka, [topics.grouped]), app.conf.producer_max_request_size)
     budget = grouped_budget(grouped_limit)
     log.info("grouped messages take up to %d bytes of occurrences (%s)", budget, topics.grouped)
-    inhibitor = Inhibitor(settings.inhibit_rules)
+    inhibitor = Inhibitor(settings.inhibit_rules, related_window=settings.related_window_seconds)
     inhibitors_reader = inhibitor_feed(kafka, inhibitor)
 
     def table(name: str, key_type: type) -> Any:
@@ -219,6 +229,12 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     seen = table("seen", bytes)
     expiry = ExpiryQueue()
     due = DueIndex(timing)
+    # raw key of a pod (cluster/namespace/Pod/name) -> [time bucket, partition, its node], learned
+    # from the scheduler's Scheduled and kubelet Events (source.host). Keyed like the raw topic,
+    # so every Event of one pod, and its binding, live in one partition: no lookup crosses
+    # workers. A pod whose Events stop is forgotten after a day or two.
+    bindings = table("bindings", bytes)
+    binding_expiry = ExpiryQueue()
 
     raw_gaps = OffsetGaps(kafka, topics.raw)
     grouped_gaps = OffsetGaps(kafka, topics.grouped)
@@ -228,24 +244,50 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
 
     async def rebuild_indexes(*_args: Any, **_kwargs: Any) -> None:
         expiry.reset()
+        binding_expiry.reset()
         due.reset()
         raw_gaps.reset()
         grouped_gaps.reset()
 
     app.on_partitions_revoked.connect(rebuild_indexes)
 
-    def expire_seen(partition: int, bucket: int) -> None:
-        """Delete ids of this partition that can no longer repeat (not seen in this bucket or the last)."""
-        if not expiry.loaded:
-            expiry.load(
-                (key, stored[1], stored[0])
-                for key, stored in ((k, orjson.loads(v)) for k, v in seen.items() if v)
-            )
-        for key, remembered_bucket in expiry.expired(partition, before=bucket - 1):
-            stored = seen.get(key)
-            if stored and orjson.loads(stored)[0] == remembered_bucket:
-                del seen[key]
-                SEEN_EXPIRED.inc()
+    def expirer(stored: Any, queue: ExpiryQueue, on_expired: Callable[[], None]) -> Expire:
+        """Deletes a table's keys of a partition not written in this time bucket or the last
+        (values are ``[bucket, partition, ...]``)."""
+
+        def expire(partition: int, bucket: int) -> None:
+            if not queue.loaded:
+                queue.load(
+                    (key, value[1], value[0])
+                    for key, value in ((k, orjson.loads(v)) for k, v in stored.items() if v)
+                )
+            for key, remembered_bucket in queue.expired(partition, before=bucket - 1):
+                value = stored.get(key)
+                if value and orjson.loads(value)[0] == remembered_bucket:
+                    del stored[key]
+                    on_expired()
+
+        return expire
+
+    expire_seen = expirer(seen, expiry, SEEN_EXPIRED.inc)
+    expire_bindings = expirer(bindings, binding_expiry, lambda: None)
+
+    def locate(clean: CleanEvent, partition: int, key: bytes | None) -> CleanEvent:
+        """The pod's node: learned from this Event (kubelet's source.host, the scheduler's
+        Scheduled), else as learned before. Events of the node controllers name none."""
+        if clean.kind != "Pod" or key is None:
+            return clean
+        node = clean.node or scheduled_node(clean)
+        stored = bindings.get(key)
+        known = orjson.loads(stored) if stored else None
+        if node is None:
+            return clean.model_copy(update={"node": known[2]}) if known else clean
+        bucket = int(time.time() // BINDING_BUCKET_SECONDS)
+        if known is None or known[0] != bucket or known[2] != node:
+            bindings[key] = orjson.dumps([bucket, partition, node])
+            binding_expiry.add(partition, bucket, key)
+            expire_bindings(partition, bucket)
+        return clean if clean.node == node else clean.model_copy(update={"node": node})
 
     incidents = table("incidents", bytes)
 
@@ -323,8 +365,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             for event in events:
                 with current(event):
                     for record in await without_gaps(raw_gaps, event.message):
-                        routed = await classify(record)
-                        if routed is not None:
+                        for routed in await classify(record):
                             for_incident.setdefault(routed.key, []).append(routed)
             for key, occurrences in for_incident.items():
                 sizes = [o.size for o in occurrences]
@@ -333,13 +374,15 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
                     message = GroupInput(occurrences=[o.occurrence for o in chunk])
                     await publish(topics.grouped, key, encode(message), causes=[o.cause for o in chunk])
 
-    async def classify(message: Record) -> Routed | None:
-        """Validate, classify, deduplicate and publish one raw message; what goes on to aggregation."""
+    async def classify(message: Record) -> list[Routed]:
+        """Validate, classify, deduplicate and publish one raw message; what goes on to
+        aggregation: the occurrence for its incident, and as evidence for the incidents whose
+        recovery it proves."""
         RAW_CONSUMED.inc()
         outcome = validate_and_classify(message.value)
         if not isinstance(outcome, Processed):
             await quarantine(message, "processor.validate", outcome.reason, outcome.error)
-            return None
+            return []
         clean, dropped = apply_rules(outcome.clean, rules)
         bucket = int(time.time() // bucket_seconds)
         here = [bucket, message.partition, message.offset]
@@ -348,25 +391,37 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         remembered = orjson.loads(stored) if stored else None
         if remembered is not None and bucket - remembered[0] <= 1 and remembered[1:] != here[1:]:
             DUPLICATES.labels(clean.cluster).inc()
-            return None  # an exact repeat: a relist or a second producer replica
+            return []  # an exact repeat: a relist or a second producer replica
         # (The same partition and offset is this worker's own replay after a crash: its
         # outputs may not have been written, so it is processed again; aggregation
         # recognises what it already counted by the raw offset.)
         seen[seen_key] = orjson.dumps(here)
         expiry.add(message.partition, bucket, seen_key)
         expire_seen(message.partition, bucket)
+        clean = locate(clean, message.partition, message.key)
         value = encode(clean)
         cause = Cause(message, "processor.classify", clean.occurrence_id)
         await publish(topics.clean, message.key, value, causes=[cause])
         CLEAN_PUBLISHED.labels(clean.cluster).inc()
         LATENCY.labels(clean.cluster).observe(max(0.0, time.time() - message.timestamp))
-        if dropped or clean.severity.rank < min_rank:
-            return None
-        key = fingerprint(labels_of(clean), group_by).encode()
-        occurrence = GroupedOccurrence(
-            clean=clean, source_partition=message.partition, source_offset=message.offset
-        )
-        return Routed(key, occurrence, len(value) + OCCURRENCE_OVERHEAD, cause)
+        if dropped:
+            return []
+        size = len(value) + OCCURRENCE_OVERHEAD
+
+        def routed(labels: dict[str, str], **flags: bool) -> Routed:
+            occurrence = GroupedOccurrence(
+                clean=clean, source_partition=message.partition, source_offset=message.offset, **flags
+            )
+            return Routed(fingerprint(labels, group_by).encode(), occurrence, size, cause)
+
+        echo = is_node_outage_echo(clean)
+        found = []
+        if echo or clean.severity.rank >= min_rank:
+            found.append(routed(labels_of(clean, echo=echo), echo=echo))
+        labels = labels_of(clean)
+        for category in evidence.categories_proven(clean.reason):
+            found.append(routed(labels | {"category": category}, evidence=True))
+        return found
 
     @app.agent(grouped, name="aggregate")
     async def aggregate_agent(stream: Any) -> None:
@@ -393,11 +448,31 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             partition, offset = occurrence.source_partition, occurrence.source_offset
             if state is not None and state.already_applied(partition, offset):
                 continue  # replayed after a restart: already counted
-            state = observe(state, occurrence.clean, now=now, timing=timing, group_by=group_by)
+            clean = occurrence.clean
+            if occurrence.evidence:
+                if state is not None:  # proof for an incident that is not open is no news
+                    recover(state, clean, now=now, timing=timing)
+                    state.mark_applied(partition, offset)
+                continue
+            state = observe(
+                state,
+                clean,
+                now=now,
+                timing=timing,
+                group_by=group_by,
+                echo=occurrence.echo,
+                has_evidence=evidence.has_evidence(clean.category),
+            )
             state.mark_applied(partition, offset)
         if state is None:
             return
-        state, update = tick(state, now=now, timing=timing, inhibitor_of=inhibitor.inhibitor_of)
+        state, update = tick(
+            state,
+            now=now,
+            timing=timing,
+            inhibitor_of=inhibitor.inhibitor_of,
+            related_of=inhibitor.related_to,
+        )
         if state is None:
             incidents.pop(key, None)
             due.forget(key)

@@ -21,28 +21,63 @@ from collections.abc import Mapping, Sequence
 
 from runtime.config import InhibitRule, KafkaSettings
 from runtime.kafka import CompactedTopicReader
-from schemas import Incident, IncidentStatus, SchemaError, decode, match_all
+from schemas import Incident, IncidentStatus, RelatedIncident, SchemaError, decode, match_all
 
 log = logging.getLogger(__name__)
 
 
-class Inhibitor:
-    """The rules and the firing sources known to this worker (thread-safe)."""
+def is_node_level(labels: Mapping[str, str]) -> bool:
+    """An incident of a node itself (OOM, pressure, NotReady): what a pod's incident on that
+    node may have started after."""
+    return labels.get("kind") == "Node" and bool(labels.get("node"))
 
-    def __init__(self, rules: Sequence[InhibitRule]) -> None:
+
+class Inhibitor:
+    """The rules, the firing sources and the firing node-level incidents known to this
+    worker (thread-safe)."""
+
+    def __init__(self, rules: Sequence[InhibitRule], *, related_window: float = 600.0) -> None:
         self._rules = tuple(rules)
+        self._related_window = related_window
         self._sources: dict[str, dict[str, str]] = {}
+        self._nodes: dict[str, Incident] = {}
         self._lock = threading.Lock()
 
     def is_source(self, labels: Mapping[str, str]) -> bool:
         return any(match_all(rule.source_matchers, labels) for rule in self._rules)
 
     def tracks(self, labels: Mapping[str, str], fingerprint: str) -> bool:
-        """Whether an update of this incident belongs on the inhibitors topic: it is a source,
-        or was one (its labels changed), so the view must hear it."""
+        """Whether an update of this incident belongs on the inhibitors topic: it is a source
+        or a node-level incident, or was one (its labels changed), so the view must hear it."""
         with self._lock:
-            known = fingerprint in self._sources
-        return known or self.is_source(labels)
+            known = fingerprint in self._sources or fingerprint in self._nodes
+        return known or self.is_source(labels) or is_node_level(labels)
+
+    def related_to(self, labels: Mapping[str, str], first_seen: float) -> list[RelatedIncident]:
+        """Node-level incidents on this incident's node that started at most
+        ``related_window`` seconds before it (or a minute after: clocks and batches differ)."""
+        node, cluster = labels.get("node"), labels.get("cluster")
+        if not node or is_node_level(labels):
+            return []
+        with self._lock:
+            candidates = list(self._nodes.values())
+        found = [
+            incident
+            for incident in candidates
+            if incident.cluster == cluster
+            and incident.node == node
+            and -60 <= first_seen - incident.first_seen.timestamp() <= self._related_window
+        ]
+        return [
+            RelatedIncident(
+                fingerprint=i.fingerprint,
+                category=i.category,
+                reason=i.labels.get("reason") or (i.samples[-1].reason if i.samples else i.category),
+                node=node,
+                at=i.first_seen,
+            )
+            for i in sorted(found, key=lambda i: i.first_seen)
+        ]
 
     def record(self, incident: Incident) -> None:
         """Remember a source while it fires; forget it once resolved."""
@@ -54,6 +89,10 @@ class Inhibitor:
                 self._sources.pop(fingerprint, None)
             else:
                 self._sources[fingerprint] = dict(incident.labels)
+            if incident is None or not is_node_level(incident.labels):
+                self._nodes.pop(fingerprint, None)
+            else:
+                self._nodes[fingerprint] = incident
 
     def inhibitor_of(self, fingerprint: str, labels: Mapping[str, str]) -> str | None:
         """The fingerprint of a firing source that inhibits this incident, if any."""

@@ -42,6 +42,8 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "NodeHasDiskPressure NodeHasMemoryPressure NodeHasInsufficientPID "
         "NodeHasInsufficientMemory EvictionThresholdMet",
     ),
+    # The taint-eviction controller's "Cancelling deletion of Pod x" is its node coming back.
+    _rule("lifecycle", INFO, "TaintManagerEviction", r"^Cancelling deletion"),
     _rule("eviction", WARN, "Evicted Preempting Preempted TaintManagerEviction EvictionAttempt"),
     _rule(
         "volume",

@@ -17,10 +17,12 @@ import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,6 +33,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from schemas.categories import Language
+from schemas.incident import Change
 from schemas.matchers import Matcher
 from schemas.raw import CLUSTER_ID_PATTERN
 from schemas.topics import Topics
@@ -348,6 +352,21 @@ DEFAULT_INHIBIT_RULES: tuple[InhibitRule, ...] = (
         target_matchers=[Matcher.model_validate("kind!=Node")],
         equal=["cluster", "node"],
     ),
+    # Pods the node lifecycle controller marks NotReady, whose node is not known yet (no
+    # Scheduled or kubelet Event of theirs seen), are explained by any node of the cluster
+    # that is not ready.
+    InhibitRule(
+        source_matchers=[
+            Matcher.model_validate("category=node-not-ready"),
+            Matcher.model_validate("kind=Node"),
+        ],
+        target_matchers=[
+            Matcher.model_validate("category=node-not-ready"),
+            Matcher.model_validate("kind!=Node"),
+            Matcher.model_validate('node=""'),
+        ],
+        equal=["cluster"],
+    ),
     # A namespace out of quota explains the other failed creations in it.
     InhibitRule(
         source_matchers=[Matcher.model_validate("category=quota")],
@@ -381,7 +400,28 @@ class ProcessorSettings(Settings):
     group_wait_seconds: float = Field(30.0, ge=0, description="Wait before the first notification.")
     group_interval_seconds: float = Field(300.0, gt=0, description="At most one update this often.")
     repeat_interval_seconds: float = Field(4 * 3600.0, gt=0, description="Re-send an unchanged incident.")
-    resolve_timeout_seconds: float = Field(900.0, gt=0, description="Resolve after this long in silence.")
+    resolve_timeout_seconds: float = Field(
+        900.0, gt=0, description="Close an incident after this long in silence, as quiet (not recovered)."
+    )
+    notify_on: list[Literal["new-object", "severity", "new-reason", "recovered-objects", "rate", "count"]] = (
+        Field(
+            ["new-object", "severity", "new-reason", "recovered-objects", "rate"],
+            description="What makes a notified incident news again at group_interval; anything "
+            "else waits for repeat_interval. The union of what any route's notify_on wants: count "
+            "makes every count bump news.",
+        )
+    )
+    rate_jump_factor: float = Field(
+        5.0, gt=1, description="A rate this many times the rate at the last notification is news (rate)."
+    )
+    related_window_seconds: float = Field(
+        600.0, ge=0, description="An incident starting this soon after a node-level one on its node names it."
+    )
+    recovery: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="More Event reasons that prove a category's incident recovered, e.g. "
+        "{volume: [SuccessfulMountVolume]}; added to the built-in table (docs/architecture.md).",
+    )
     tick_seconds: float = Field(1.0, gt=0, le=60, description="How often due incidents are looked for.")
     instance_id: str | None = Field(
         default_factory=instance_id_from_env,
@@ -412,17 +452,33 @@ class ProcessorSettings(Settings):
     )
 
 
+def _time_zone(name: str) -> str:
+    """An IANA zone name, checked now: a typo would otherwise fail every delivery."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}: expected an IANA name such as Asia/Shanghai or UTC"
+        ) from None
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+
+
 class NotifierSettings(Settings):
     retry_budget_seconds: float = Field(
         600.0,
         gt=0,
         description="How long one delivery may keep failing retryably before it is dead-lettered.",
     )
-    timezone: str = Field("UTC", description="Time zone for rendered timestamps, e.g. Asia/Shanghai.")
+    timezone: TimeZoneName = Field(
+        "UTC", description="Time zone of rendered times (shown with their UTC offset), e.g. Asia/Shanghai."
+    )
     templates_dir: Path | None = Field(
         None, description="Directory of user templates that override defaults."
     )
-    language: Literal["en", "zh"] = Field("en", description="Language of the default templates.")
+    language: Language = Field("en", description="Language of the default templates (en, zh).")
     http_port: int | None = Field(
         None, ge=1, le=65535, description="Serve /metrics, /healthz, /readyz and the silences API here."
     )
@@ -484,13 +540,47 @@ class ReceiverEntry(BaseModel):
         description="Unique; picked by `herald notifier --receiver NAME` and by routes.",
     )
     type: str = Field(min_length=1, description="The receiver type, which decides the other keys.")
+    language: Language | None = Field(
+        None, description="Language of this receiver's messages (en, zh); default notifier.language."
+    )
+    timezone: TimeZoneName | None = Field(
+        None, description="Time zone of this receiver's times, e.g. Europe/Berlin; default notifier.timezone."
+    )
+
+    def settings(self) -> dict[str, Any]:
+        """The keys the receiver type's own model validates: all but the locale every type shares."""
+        return self.model_dump(exclude={"language", "timezone"})
+
+
+ALWAYS_NEWS = frozenset({Change.OPENED, Change.REPEAT, Change.RESOLVED})
+"""Changes every route delivers: the first page, the repeat at repeat_interval and the
+closing (the last two can be turned down by ``repeat_interval_seconds``, ``send_resolved``
+and ``send_quiet``), so they are not for ``notify_on``."""
+MATERIAL_CHANGES = tuple(change for change in Change if change not in ALWAYS_NEWS)
+"""What a route's ``notify_on`` chooses from, and its default."""
+
+
+_NOTIFY_ON = (
+    f"Which changes of a notified incident are news for the route, of {', '.join(MATERIAL_CHANGES)}: "
+    "an update with none of them is held (not-material). opened, repeat and resolved always pass."
+)
+
+
+def _material_only(changes: list[Change] | None) -> list[Change] | None:
+    always = [change.value for change in changes or () if change in ALWAYS_NEWS]
+    if always:
+        raise ValueError(
+            f"{', '.join(always)}: always delivered (turned down by repeat_interval_seconds, "
+            f"send_resolved, send_quiet); notify_on takes {', '.join(MATERIAL_CHANGES)}"
+        )
+    return changes
 
 
 class RouteSettings(Settings):
     """A node of the notifier's routing tree, with Alertmanager's semantics (notifiers/routing.py).
 
-    ``receiver``, ``send_resolved`` and ``repeat_interval_seconds`` left unset are inherited
-    from the parent route.
+    ``receiver``, ``send_resolved``, ``send_quiet``, ``notify_on`` and
+    ``repeat_interval_seconds`` left unset are inherited from the parent route.
     """
 
     receiver: str | None = Field(None, description="Receiver of the incidents this route matches.")
@@ -502,11 +592,19 @@ class RouteSettings(Settings):
     )
     routes: list[RouteSettings] = Field(default_factory=list, description="Child routes, tried in order.")
     send_resolved: bool | None = Field(None, description="Deliver resolved updates too.")
+    send_quiet: bool | None = Field(
+        None,
+        description="Deliver quiet closes too (no new Event for resolve_timeout_seconds, no proof of "
+        "recovery); send_resolved false drops them anyway.",
+    )
+    notify_on: list[Change] | None = Field(None, description=_NOTIFY_ON)
     repeat_interval_seconds: float | None = Field(
         None,
         ge=0,
         description="Deliver an unchanged firing incident again at most this often; 0 delivers every update.",
     )
+
+    _notify_on_is_material = field_validator("notify_on")(_material_only)
 
     def named_receivers(self, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
         """Every receiver this subtree names, with the key path of its ``receiver``."""
@@ -521,6 +619,12 @@ class RootRouteSettings(RouteSettings):
 
     receiver: str = Field(description="Receiver of the incidents no child route matches.")
     send_resolved: bool = Field(True, description="Deliver resolved updates too.")
+    send_quiet: bool = Field(
+        True,
+        description="Deliver quiet closes too (no new Event for resolve_timeout_seconds, no proof of "
+        "recovery); send_resolved false drops them anyway.",
+    )
+    notify_on: list[Change] = Field(list(MATERIAL_CHANGES), description=_NOTIFY_ON)
 
     @field_validator("matchers", "continue_")
     @classmethod
@@ -616,6 +720,11 @@ class HeraldConfig(Settings):
         raise ConfigError(
             [ConfigIssue(self.source_file, ("receivers",), None, f"no receiver named {name!r} ({known})")]
         )
+
+    def locale(self, name: str) -> tuple[Language, str]:
+        """The named receiver's language and time zone: its own, else ``notifier``'s."""
+        _, entry = self.receiver(name)
+        return entry.language or self.notifier.language, entry.timezone or self.notifier.timezone
 
     def validate_section(self, path: Sequence[str | int], model: type[S], data: Mapping[str, Any]) -> S:
         """Validate one section with a stage's own model, locating errors in this file.

@@ -11,7 +11,7 @@ from schemas.clean import CleanEvent, Severity
 from schemas.codec import SchemaError, decode, encode
 from schemas.deadletter import DeadLetter
 from schemas.group import GroupedOccurrence, GroupInput, decode_group_input
-from schemas.incident import Incident, IncidentStatus, SampleMessage
+from schemas.incident import Change, Incident, IncidentStatus, RelatedIncident, ResolvedBy, SampleMessage
 from schemas.matchers import Matcher, MatchOp, match_all
 from schemas.nflog import NotifyLogEntry, Outcome
 from schemas.quarantine import QuarantineRecord
@@ -21,6 +21,7 @@ from schemas.topics import TOPIC_SPECS, Topics, TopicSpec
 
 __all__ = [
     "TOPIC_SPECS",
+    "Change",
     "CleanEvent",
     "DeadLetter",
     "GroupInput",
@@ -36,6 +37,8 @@ __all__ = [
     "QuarantineRecord",
     "RawEnvelope",
     "RawMessage",
+    "RelatedIncident",
+    "ResolvedBy",
     "SampleMessage",
     "SchemaError",
     "Severity",

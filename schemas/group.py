@@ -16,6 +16,8 @@ class GroupedOccurrence(NestedModel):
     clean: CleanEvent
     source_partition: int = Field(description="Raw partition the occurrence was read from.")
     source_offset: int = Field(description="Its raw offset: replays are recognised by it.")
+    echo: bool = Field(False, description="A pod's Event repeating its node's outage: counted by the node.")
+    evidence: bool = Field(False, description="An Event proving its object recovered: not counted.")
 
 
 class GroupInput(TopicModel):

@@ -14,6 +14,10 @@ from confluent_kafka import Consumer, Message, Producer
 from runtime.config import HeraldConfig, load_config
 
 
+COUNTING_NEWS = ["new-object", "severity", "new-reason", "recovered-objects", "rate", "count"]
+"""processor.notify_on in tests: the product's default news, and every count bump."""
+
+
 @dataclass(frozen=True)
 class Namespace:
     """One test's topics and groups: a unique prefix keeps tests from seeing each other."""
@@ -34,7 +38,9 @@ def make_namespace(bootstrap: str, directory: Path, **sections: Any) -> Namespac
     prefix = f"t{uuid.uuid4().hex[:10]}."
     data: dict[str, Any] = {
         "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "partitions": 3},
-        "processor": {"data_dir": str(directory / "processor-data")},
+        # Tests of exact counting read each incident's count from its updates, so every
+        # count bump is news here; tests of what is news set processor.notify_on themselves.
+        "processor": {"data_dir": str(directory / "processor-data"), "notify_on": COUNTING_NEWS},
     }
     data.update(sections)
     path = directory / "herald.yaml"

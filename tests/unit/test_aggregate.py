@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.aggregate import IncidentState, Timing, fingerprint, labels_of, observe, tick
-from schemas import CleanEvent, Incident, IncidentStatus, Severity
+from schemas import Change, CleanEvent, Incident, IncidentStatus, Severity
 
 TIMING = Timing(
     group_wait=10, group_interval=60, repeat_interval=600, resolve_timeout=300, retention_after_resolve=900
@@ -38,7 +39,9 @@ def clean(
     )
 
 
-def run(occurrences: list[tuple[float, CleanEvent]], *, until: float, step: float = 1.0) -> list[Incident]:
+def run(
+    occurrences: list[tuple[float, CleanEvent]], *, until: float, step: float = 1.0, timing: Timing = TIMING
+) -> list[Incident]:
     """Feed occurrences at their times and tick every ``step`` seconds, as the worker does."""
     state: IncidentState | None = None
     emitted: list[Incident] = []
@@ -46,9 +49,9 @@ def run(occurrences: list[tuple[float, CleanEvent]], *, until: float, step: floa
     now = T0
     while now <= until:
         while pending and pending[0][0] <= now:
-            state = observe(state, pending.pop(0)[1], now=now, timing=TIMING)
+            state = observe(state, pending.pop(0)[1], now=now, timing=timing)
         if state is not None:
-            state, update = tick(state, now=now, timing=TIMING)
+            state, update = tick(state, now=now, timing=timing)
             if update is not None:
                 emitted.append(update)
         now += step
@@ -61,8 +64,9 @@ def test_group_wait_collects_a_burst_into_one_notification() -> None:
     assert updates[0].emitted_at.timestamp() == T0 + 10
 
 
-def test_group_interval_paces_later_changes() -> None:
-    burst = [(T0 + s, clean(s)) for s in range(0, 200, 2)]  # an occurrence every 2 s for 200 s
+def test_group_interval_paces_later_news() -> None:
+    # A new pod every 2 s for 200 s: each is news, flushed at most every group_interval.
+    burst = [(T0 + s, clean(s, pod=f"web-7d9c8b6f5d-{s:05d}")) for s in range(0, 200, 2)]
     updates = run(burst, until=T0 + 250)
     times = [u.emitted_at.timestamp() - T0 for u in updates]
     assert times == [10, 70, 130, 190, 250]
@@ -70,18 +74,25 @@ def test_group_interval_paces_later_changes() -> None:
     assert [u.version for u in updates] == [1, 2, 3, 4, 5]
 
 
-def test_a_storm_of_ten_thousand_becomes_a_handful_of_updates() -> None:
+def test_a_storm_of_ten_thousand_from_one_pod_is_one_page() -> None:
     storm = [(T0 + i * 0.005, clean(i)) for i in range(10_000)]  # 10,000 in 50 s
     updates = run(storm, until=T0 + 75)  # group_wait 10 s, then one group_interval (60 s)
-    assert len(updates) == 2
+    assert [u.occurrences for u in updates] == [2001], "more of the same is not news"
+
+
+def test_when_count_is_news_a_storm_is_a_handful_of_updates() -> None:
+    storm = [(T0 + i * 0.005, clean(i)) for i in range(10_000)]
+    updates = run(storm, until=T0 + 75, timing=replace(TIMING, news=TIMING.news | {"count"}))
     assert [u.occurrences for u in updates] == [2001, 10_000]
+    assert updates[1].changes == [Change.COUNT]
 
 
-def test_repeat_interval_resends_an_unchanged_firing_incident() -> None:
-    # Keep it firing (occurrences every 200 s < resolve_timeout) without changes between flushes.
+def test_repeat_interval_resends_an_incident_without_news_with_its_count() -> None:
+    # Keep it firing (occurrences every 200 s < resolve_timeout); count bumps are no news.
     updates = run([(T0, clean(0)), (T0 + 200, clean(1)), (T0 + 400, clean(2))], until=T0 + 650)
     assert [u.status for u in updates] == [IncidentStatus.FIRING] * len(updates)
-    assert [round(u.emitted_at.timestamp() - T0) for u in updates] == [10, 200, 400]
+    assert [round(u.emitted_at.timestamp() - T0) for u in updates] == [10, 610]
+    assert [(u.changes, u.occurrences) for u in updates] == [([Change.OPENED], 1), ([Change.REPEAT], 3)]
 
 
 def test_resolve_timeout_resolves_and_a_new_occurrence_fires_again_with_a_higher_version() -> None:

@@ -5,11 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notifiers.dispatch import Action, decide
 from notifiers.routing import RouteMatch
 from notifiers.state import NotificationLog, SilenceBook
-from schemas import Incident, IncidentStatus, Matcher, NotifyLogEntry, Outcome, Severity, Silence
+from runtime.config import ALWAYS_NEWS
+from schemas import (
+    Change,
+    Incident,
+    IncidentStatus,
+    Matcher,
+    NotifyLogEntry,
+    Outcome,
+    ResolvedBy,
+    Severity,
+    Silence,
+)
 
 NOW = datetime(2026, 11, 27, 8, tzinfo=UTC)
 ROUTE = RouteMatch(receiver="chat", send_resolved=True, repeat_interval_seconds=None)
@@ -129,3 +142,105 @@ def test_silences_apply_only_within_their_window_and_matchers() -> None:
     assert [s.id for s in book.active(NOW)] == ["s1"]
     book.on_record(b"s1", None)
     assert book.silencing({"namespace": "shop"}, NOW) is None
+
+
+# What is news for a route: notify_on, send_quiet, and updates from older processors
+
+MATERIAL = [change for change in Change if change not in ALWAYS_NEWS]
+ONLY_NEW_OBJECTS = RouteMatch(
+    "chat", send_resolved=True, repeat_interval_seconds=None, notify_on=frozenset({Change.NEW_OBJECT})
+)
+
+
+def changed(
+    version: int,
+    *changes: Change,
+    status: IncidentStatus = IncidentStatus.FIRING,
+    resolved_by: ResolvedBy | None = None,
+) -> Incident:
+    return update(version, status=status, changes=list(changes), resolved_by=resolved_by)
+
+
+def reason(incident: Incident, route: RouteMatch, log: NotifyLogEntry | None, now: datetime = NOW) -> str:
+    return decide(incident, route=route, logged=log, silence=None, now=now).reason
+
+
+def test_an_update_with_nothing_the_route_asked_for_is_held_as_not_material() -> None:
+    held = decide(changed(2, Change.RATE), route=ONLY_NEW_OBJECTS, logged=logged(1), silence=None, now=NOW)
+    assert (held.action, held.reason) == (Action.SKIP, "not-material")
+    assert reason(changed(2, Change.COUNT, Change.SEVERITY), ONLY_NEW_OBJECTS, logged(1)) == "not-material"
+    assert reason(changed(2, Change.NEW_OBJECT), ONLY_NEW_OBJECTS, logged(1)) == "due"
+    assert reason(changed(2, Change.RATE, Change.NEW_OBJECT), ONLY_NEW_OBJECTS, logged(1)) == "due"
+
+
+@pytest.mark.parametrize("change", MATERIAL)
+def test_a_route_without_notify_on_takes_every_update(change: Change) -> None:
+    assert reason(changed(2, change), ROUTE, logged(1)) == "due"
+
+
+def test_the_first_page_repeats_and_closes_pass_any_notify_on() -> None:
+    deaf = RouteMatch("chat", send_resolved=True, repeat_interval_seconds=None, notify_on=frozenset())
+    assert reason(changed(1, Change.OPENED), deaf, None) == "due"
+    assert reason(changed(2, Change.REPEAT), deaf, logged(1)) == "due"
+    closed = changed(2, Change.RESOLVED, status=IncidentStatus.RESOLVED, resolved_by=ResolvedBy.RECOVERY)
+    assert reason(closed, deaf, logged(1)) == "due"
+    assert reason(changed(2, Change.RATE), deaf, logged(1)) == "not-material"
+
+
+def test_updates_from_a_processor_that_does_not_say_what_changed_are_news() -> None:
+    deaf = RouteMatch("chat", send_resolved=True, repeat_interval_seconds=None, notify_on=frozenset())
+    assert update(2).changes == []
+    assert reason(update(2), deaf, logged(1)) == "due"
+
+
+@pytest.mark.parametrize("before", [None, Outcome.INHIBITED, Outcome.SILENCED])
+def test_a_receiver_not_told_that_it_fires_hears_of_any_change(before: Outcome | None) -> None:
+    log = None if before is None else logged(1, before)
+    assert reason(changed(2, Change.UNINHIBITED), ONLY_NEW_OBJECTS, log) == "due"
+    assert reason(changed(2, Change.RATE), ONLY_NEW_OBJECTS, log) == "due"
+
+
+def test_quiet_closes_go_only_where_wanted_and_recoveries_follow_send_resolved() -> None:
+    no_quiet = RouteMatch("chat", send_resolved=True, repeat_interval_seconds=None, send_quiet=False)
+    no_resolved = RouteMatch("chat", send_resolved=False, repeat_interval_seconds=None, send_quiet=True)
+
+    def close(by: ResolvedBy | None) -> Incident:
+        return changed(2, Change.RESOLVED, status=IncidentStatus.RESOLVED, resolved_by=by)
+
+    assert reason(close(ResolvedBy.QUIET), no_quiet, logged(1)) == "quiet-not-wanted"
+    assert reason(close(ResolvedBy.QUIET), ROUTE, logged(1)) == "due"
+    assert reason(close(ResolvedBy.RECOVERY), no_quiet, logged(1)) == "due"
+    assert reason(close(None), no_quiet, logged(1)) == "due"  # an older processor's close
+    for by in (ResolvedBy.QUIET, ResolvedBy.RECOVERY, None):
+        assert reason(close(by), no_resolved, logged(1)) == "resolved-not-wanted"
+
+
+def test_a_routes_repeat_interval_holds_repeats_but_not_news() -> None:
+    hourly = RouteMatch(
+        "chat", send_resolved=True, repeat_interval_seconds=3600, notify_on=frozenset({Change.NEW_OBJECT})
+    )
+    soon, later = NOW + timedelta(minutes=10), NOW + timedelta(hours=2)
+    assert reason(changed(2, Change.REPEAT), hourly, logged(1), soon) == "repeat-interval"
+    assert reason(changed(2, Change.REPEAT), hourly, logged(1), later) == "due"
+    assert reason(changed(2, Change.NEW_OBJECT), hourly, logged(1), soon) == "due"
+    # Reopened after a close this route did not get: the first page of a new outage.
+    assert reason(changed(2, Change.OPENED), hourly, logged(1), soon) == "due"
+
+
+@given(
+    changes=st.lists(st.sampled_from(list(Change)), max_size=4),
+    asked=st.frozensets(st.sampled_from(MATERIAL)),
+    more=st.frozensets(st.sampled_from(MATERIAL)),
+)
+def test_asking_for_more_changes_never_hears_less(
+    changes: list[Change], asked: frozenset[Change], more: frozenset[Change]
+) -> None:
+    def hears(notify_on: frozenset[Change]) -> bool:
+        route = RouteMatch("chat", send_resolved=True, repeat_interval_seconds=3600, notify_on=notify_on)
+        soon = NOW + timedelta(minutes=1)
+        return reason(changed(2, *changes), route, logged(1), soon) == "due"
+
+    if hears(asked):
+        assert hears(asked | more)
+    if Change.OPENED in changes:
+        assert hears(frozenset()), "a first page is always heard, even within the repeat interval"

@@ -77,7 +77,7 @@ def test_a_node_incident_is_per_node_and_carries_the_labels_rules_need() -> None
     assert one.labels["kind"] == "Node"
     assert one.labels["node"] == "n1"
     assert one.workload is None
-    assert one.title == "NodeNotReady: n1"
+    assert one.title == "Node not ready n1"
 
 
 def test_shared_labels_are_kept_while_occurrences_agree_and_cleared_when_they_differ() -> None:

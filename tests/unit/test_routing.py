@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from notifiers.routing import RouteMatch, RouteTree, kube_eventer_matchers
-from runtime.config import ConfigError, RootRouteSettings, load_config
+from runtime.config import MATERIAL_CHANGES, ConfigError, RootRouteSettings, load_config
+from schemas.incident import Change
 from schemas.matchers import Matcher, match_all
 
 
@@ -317,3 +318,59 @@ def test_every_incident_goes_somewhere_and_to_each_receiver_once(
     names = [match.receiver for match in found]
     assert names
     assert len(names) == len(set(names))
+
+
+# What is news for a route: notify_on and send_quiet, inherited like send_resolved
+
+
+def test_notify_on_and_send_quiet_are_inherited_and_default_to_everything() -> None:
+    route_tree = tree(
+        {
+            "receiver": "chat",
+            "routes": [
+                {
+                    "matchers": ["team=a"],
+                    "receiver": "team-a",
+                    "notify_on": ["new-object", "severity"],
+                    "send_quiet": False,
+                    "routes": [
+                        {"matchers": ["severity=critical"], "receiver": "pager"},
+                        {"matchers": ["severity=info"], "notify_on": [], "send_quiet": True},
+                    ],
+                },
+            ],
+        }
+    )
+    everything = frozenset(MATERIAL_CHANGES)
+    assert everything == frozenset(Change) - {Change.OPENED, Change.REPEAT, Change.RESOLVED}
+    [default] = route_tree.routes_for({"team": "b"})
+    assert (default.receiver, default.notify_on, default.send_quiet) == ("chat", everything, True)
+    asked = frozenset({Change.NEW_OBJECT, Change.SEVERITY})
+    [team] = route_tree.routes_for({"team": "a"})
+    assert (team.receiver, team.notify_on, team.send_quiet) == ("team-a", asked, False)
+    [pager] = route_tree.routes_for({"team": "a", "severity": "critical"})
+    assert (pager.receiver, pager.notify_on, pager.send_quiet) == ("pager", asked, False)
+    [info] = route_tree.routes_for({"team": "a", "severity": "info"})
+    assert (info.receiver, info.notify_on, info.send_quiet) == ("team-a", frozenset(), True)
+
+
+def test_the_root_can_narrow_notify_on_for_the_whole_tree() -> None:
+    route_tree = tree(
+        {"receiver": "r", "notify_on": ["severity"], "send_quiet": False, "routes": [{"receiver": "s"}]}
+    )
+    [match] = route_tree.routes_for({})
+    assert (match.receiver, match.notify_on, match.send_quiet) == ("s", frozenset({Change.SEVERITY}), False)
+
+
+@pytest.mark.parametrize("always", ["opened", "repeat", "resolved"])
+def test_notify_on_refuses_what_is_always_sent_saying_where(tmp_path: Path, always: str) -> None:
+    path = tmp_path / "herald.yaml"
+    path.write_text(
+        "receivers:\n  - {name: ops, type: webhook}\n"
+        f"route:\n  receiver: ops\n  routes:\n    - notify_on: [rate, {always}]\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, env={})
+    assert f"{path}:6: route.routes[0].notify_on: Value error, {always}: always delivered" in str(
+        raised.value
+    )
