@@ -69,10 +69,19 @@ def run_script(*args: str, extra_env: dict[str, str] | None = None) -> str:
 
 
 @contextmanager
-def control_plane_running(directory: Path, *, apiserver_flags: str = "") -> Iterator[ControlPlane]:
+def control_plane_running(
+    directory: Path, *, apiserver_flags: str = "", controller_manager_flags: str = ""
+) -> Iterator[ControlPlane]:
     """Start a control plane in ``directory`` and stop exactly the processes it started."""
     try:
-        run_script("start", str(directory), extra_env={"HERALD_CP_APISERVER_FLAGS": apiserver_flags})
+        run_script(
+            "start",
+            str(directory),
+            extra_env={
+                "HERALD_CP_APISERVER_FLAGS": apiserver_flags,
+                "HERALD_CP_CONTROLLER_MANAGER_FLAGS": controller_manager_flags,
+            },
+        )
         yield ControlPlane(directory)
     finally:
         run_script("stop", str(directory))
@@ -111,6 +120,25 @@ def kubelet_event(
         "reason": reason,
         "message": message,
         "type": "Warning",
+        "source": {"component": "kubelet", "host": node},
+        "reportingComponent": "kubelet",
+        "reportingInstance": node,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
+
+
+def kubelet_node_event(node: str, *, reason: str, message: str, event_type: str = "Normal") -> dict[str, Any]:
+    """An Event about a Node as its kubelet writes it: the kubelet's node reference (UID is the
+    node's name, no apiVersion), in the default namespace, source kubelet on that host."""
+    stamp = now()
+    return {
+        "metadata": {"name": f"{node}.{uuid.uuid4().hex[:16]}", "namespace": "default"},
+        "involvedObject": {"kind": "Node", "name": node, "uid": node},
+        "reason": reason,
+        "message": message,
+        "type": event_type,
         "source": {"component": "kubelet", "host": node},
         "reportingComponent": "kubelet",
         "reportingInstance": node,
