@@ -15,7 +15,9 @@ an update is due:
 - recovery: an Event that proves every open object recovered (processors/recovery.py)
   resolves the incident, its message respecting group_interval;
 - resolve_timeout: with no occurrence for this long the incident closes as *quiet*, which
-  the update says: silence is not proof of recovery.
+  the update says: silence is not proof of recovery. A category whose recovery an Event
+  proves waits ``evidence_timeout`` instead: a NotReady node or a ReplicaSet retrying
+  every 17 minutes is silent, not over.
 
 Every emitted update carries a version one higher than the last, so notifiers can tell
 new updates from replays, and the changes that made it news.
@@ -28,7 +30,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -57,9 +59,9 @@ MAX_REASONS = 16
 """Distinct reasons remembered per incident, to tell a new one."""
 MAX_WORKLOADS = 200
 """Affected workloads remembered per node incident."""
-MIN_RATE_SPAN = 60.0
-"""Seconds since the last notification before a rate is compared, so that a few occurrences
-close together are no jump."""
+RATE_WINDOWS_PER_INTERVAL = 5
+"""A rate is measured over windows of a fifth of group_interval at least (a minute by
+default), so that a few occurrences close together are no jump."""
 DEFAULT_NEWS = frozenset({"new-object", "severity", "new-reason", "recovered-objects", "rate"})
 
 InhibitorLookup = Callable[[str, Mapping[str, str]], str | None]
@@ -82,6 +84,7 @@ class Timing:
     group_interval: float = 300.0
     repeat_interval: float = 4 * 3600.0
     resolve_timeout: float = 15 * 60.0
+    evidence_timeout: float = 3600.0
     retention_after_resolve: float = 24 * 3600.0
     news: frozenset[str] = DEFAULT_NEWS
     """Which changes make a notified incident news (``processor.notify_on``)."""
@@ -171,6 +174,8 @@ class IncidentState:
     window_rate: float = 0.0
     """Occurrences a second over the last window of at least a minute."""
     resolved_by: str | None = None
+    has_evidence: bool = False
+    """Its category's recovery is proven by an Event (processors/recovery.py)."""
     opened_at: float = 0.0
     """When this worker opened it (processing time): rates are measured on that clock."""
 
@@ -207,6 +212,11 @@ def observe(
     """
     labels = labels_of(clean, echo=echo)
     seen_at = clean.last_seen.timestamp()
+    if _before_recovery(state, seen_at):
+        # Written late (a scheduler's series update) about a time before the Event that
+        # proved recovery: counted, but it neither reopens the incident nor undoes the proof.
+        state.occurrences += 1
+        return state
     if state is None or state.status == IncidentStatus.RESOLVED.value:
         previous_version = state.version if state else 0
         state = IncidentState(
@@ -253,11 +263,17 @@ def observe(
         object_hash = _remember_object(state, object_ref(clean))
         _remember(state.reasons, clean.reason, MAX_REASONS)
         if has_evidence:
+            state.has_evidence = True
             _remember(state.open_objects, object_hash, MAX_TRACKED_OBJECTS)
-            state.recovery = None  # failing again: whatever proved recovery no longer holds
+            if state.recovery is None or seen_at > state.recovery["at"]:
+                state.recovery = None  # failing again: whatever proved recovery no longer holds
     _remember_sample(state, clean)
     _note_news(state, news, now=now, timing=timing)
     return state
+
+
+def _before_recovery(state: IncidentState | None, seen_at: float) -> TypeGuard[IncidentState]:
+    return state is not None and state.recovery is not None and seen_at <= state.recovery["at"]
 
 
 def _news(
@@ -283,17 +299,17 @@ def _news(
         news.append(Change.SEVERITY.value)
     if clean.reason not in state.reasons and len(state.reasons) < MAX_REASONS:
         news.append(Change.NEW_REASON.value)
-    rate = _completed_window_rate(state, now)
+    rate = _completed_window_rate(state, now, timing.group_interval / RATE_WINDOWS_PER_INTERVAL)
     if rate is not None and state.emitted_rate > 0 and rate >= timing.rate_jump_factor * state.emitted_rate:
         news.append(Change.RATE.value)
     return news or [Change.COUNT.value]
 
 
-def _completed_window_rate(state: IncidentState, now: float) -> float | None:
+def _completed_window_rate(state: IncidentState, now: float, span: float) -> float | None:
     """Occurrences a second over the window that this occurrence closes, if it closes one
-    (windows of at least :data:`MIN_RATE_SPAN`; this occurrence opens the next)."""
+    (windows of at least ``span``; this occurrence opens the next)."""
     elapsed = now - state.window_start
-    if elapsed < MIN_RATE_SPAN:
+    if elapsed < span:
         return None
     rate = state.window_count / elapsed
     state.window_start, state.window_count, state.window_rate = now, 0, rate
@@ -376,6 +392,13 @@ def _remember_sample(state: IncidentState, clean: CleanEvent) -> None:
     )
 
 
+def quiet_after(state: IncidentState, timing: Timing) -> float:
+    """How long without an occurrence closes this incident as quiet."""
+    return (
+        max(timing.resolve_timeout, timing.evidence_timeout) if state.has_evidence else timing.resolve_timeout
+    )
+
+
 def is_due(
     state: IncidentState, *, now: float, timing: Timing, inhibitor_of: InhibitorLookup = not_inhibited
 ) -> bool:
@@ -394,7 +417,7 @@ def next_action(
         )
     if state.recovery is not None and now >= state.due_at:
         return "recover"
-    if now >= state.last_occurrence_at + timing.resolve_timeout:
+    if now >= state.last_occurrence_at + quiet_after(state, timing):
         return "resolve"
     if state.dirty and now >= state.due_at:
         return "flush"
@@ -414,7 +437,7 @@ def wake_at(state: IncidentState, timing: Timing) -> float:
     (an inhibited incident can also change whenever its source resolves)."""
     if state.status == IncidentStatus.RESOLVED.value:
         return state.resolved_at + timing.retention_after_resolve if state.resolved_at else math.inf
-    resolve_at = state.last_occurrence_at + timing.resolve_timeout
+    resolve_at = state.last_occurrence_at + quiet_after(state, timing)
     if state.dirty or state.recovery is not None:
         return min(resolve_at, state.due_at)
     if state.last_emitted_at is not None:

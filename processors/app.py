@@ -29,6 +29,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -74,7 +75,7 @@ from processors.outputs import (
     runs,
 )
 from processors.pipeline import Processed, validate_and_classify
-from processors.recovery import Evidence, is_node_outage_echo, scheduled_node
+from processors.recovery import NODE_LEVEL_CATEGORIES, Evidence, is_node_outage_echo, scheduled_node
 from processors.rules import apply_rules, compile_rules
 from runtime.config import HeraldConfig
 from runtime.kafka import topic_message_limit
@@ -84,6 +85,7 @@ from schemas import (
     GroupInput,
     IncidentStatus,
     QuarantineRecord,
+    RelatedIncident,
     SchemaError,
     Severity,
     decode_group_input,
@@ -161,6 +163,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
         group_interval=settings.group_interval_seconds,
         repeat_interval=settings.repeat_interval_seconds,
         resolve_timeout=settings.resolve_timeout_seconds,
+        evidence_timeout=settings.evidence_timeout_seconds,
         news=frozenset(settings.notify_on),
         rate_jump_factor=settings.rate_jump_factor,
     )
@@ -207,7 +210,8 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
     grouped_limit = min(topic_message_limit(kafka, [topics.grouped]), app.conf.producer_max_request_size)
     budget = grouped_budget(grouped_limit)
     log.info("grouped messages take up to %d bytes of occurrences (%s)", budget, topics.grouped)
-    inhibitor = Inhibitor(settings.inhibit_rules, related_window=settings.related_window_seconds)
+    window = settings.related_window_seconds
+    inhibitor = Inhibitor(settings.inhibit_rules, related_window=window)
     inhibitors_reader = inhibitor_feed(kafka, inhibitor)
 
     def table(name: str, key_type: type) -> Any:
@@ -423,6 +427,35 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             found.append(routed(labels | {"category": category}, evidence=True))
         return found
 
+    def related_of(labels: Mapping[str, str], first_seen: float) -> list[RelatedIncident]:
+        """Node-level incidents this one started after: those already announced (every
+        worker's view, through the inhibitors topic) and those of this worker still in their
+        group_wait, which may come due in the same tick as this one."""
+        found = inhibitor.related_to(labels, first_seen)
+        node = labels.get("node")
+        if not node or labels.get("kind") == "Node":
+            return found
+        known = {related.fingerprint for related in found}
+        for category in NODE_LEVEL_CATEGORIES:
+            node_labels = {
+                "cluster": labels.get("cluster", ""),
+                "namespace": "",
+                "workload": node,
+                "category": category,
+            }
+            key = fingerprint(node_labels, group_by)
+            stored = incidents.get(key.encode()) if key not in known else None
+            state = IncidentState.from_bytes(stored) if stored else None
+            if state is None or state.status != IncidentStatus.FIRING.value:
+                continue
+            if -window / 10 <= first_seen - state.first_seen <= window:
+                reason = state.labels.get("reason") or category
+                at = datetime.fromtimestamp(state.first_seen, UTC)
+                found.append(
+                    RelatedIncident(fingerprint=key, category=category, reason=reason, node=node, at=at)
+                )
+        return sorted(found, key=lambda related: related.at)
+
     @app.agent(grouped, name="aggregate")
     async def aggregate_agent(stream: Any) -> None:
         async for event in stream.events():
@@ -471,7 +504,7 @@ def create_app(config: HeraldConfig) -> faust.App:  # noqa: PLR0915 (agents clos
             now=now,
             timing=timing,
             inhibitor_of=inhibitor.inhibitor_of,
-            related_of=inhibitor.related_to,
+            related_of=related_of,
         )
         if state is None:
             incidents.pop(key, None)

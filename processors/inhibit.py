@@ -55,7 +55,7 @@ class Inhibitor:
 
     def related_to(self, labels: Mapping[str, str], first_seen: float) -> list[RelatedIncident]:
         """Node-level incidents on this incident's node that started at most
-        ``related_window`` seconds before it (or a minute after: clocks and batches differ)."""
+        ``related_window`` seconds before it (or a tenth of that after: clocks and batches differ)."""
         node, cluster = labels.get("node"), labels.get("cluster")
         if not node or is_node_level(labels):
             return []
@@ -66,7 +66,9 @@ class Inhibitor:
             for incident in candidates
             if incident.cluster == cluster
             and incident.node == node
-            and -60 <= first_seen - incident.first_seen.timestamp() <= self._related_window
+            and -self._related_window / 10
+            <= first_seen - incident.first_seen.timestamp()
+            <= self._related_window
         ]
         return [
             RelatedIncident(

@@ -44,6 +44,8 @@ BUILTIN_EVIDENCE: Mapping[str, frozenset[str]] = {
     "failed-create": frozenset({"SuccessfulCreate"}),
 }
 NODE_OUTAGE_CATEGORY = "node-not-ready"
+NODE_LEVEL_CATEGORIES = ("oom", "node-pressure", NODE_OUTAGE_CATEGORY)
+"""Categories of a node's own incidents, which a pod's incident on that node may follow."""
 _ECHOES = frozenset({"NodeNotReady", "TaintManagerEviction"})
 _SCHEDULED = re.compile(r"^Successfully assigned (?P<namespace>[^/\s]+)/(?P<pod>\S+) to (?P<node>\S+)$")
 

@@ -411,6 +411,13 @@ class ProcessorSettings(Settings):
             "makes every count bump news.",
         )
     )
+    evidence_timeout_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Incidents of a category an Event proves recovered (node-not-ready, quota, "
+        "scheduling...) close as quiet only after this long without an occurrence: a NotReady node "
+        "or a controller retrying every 17 minutes is silent, not over.",
+    )
     rate_jump_factor: float = Field(
         5.0, gt=1, description="A rate this many times the rate at the last notification is news (rate)."
     )

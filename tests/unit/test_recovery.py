@@ -14,7 +14,9 @@ from processors.recovery import BUILTIN_EVIDENCE, Evidence, is_node_outage_echo,
 from schemas import Change, CleanEvent, Incident, IncidentStatus, ResolvedBy, Severity
 
 T0 = 1_800_000_000.0
-TIMING = Timing(group_wait=10, group_interval=60, repeat_interval=600, resolve_timeout=300)
+TIMING = Timing(
+    group_wait=10, group_interval=60, repeat_interval=600, resolve_timeout=300, evidence_timeout=1000
+)
 EVIDENCE = Evidence()
 
 FAILURES = {
@@ -135,8 +137,10 @@ def test_proof_about_another_object_proves_nothing() -> None:
     kind, name, reason, message = FAILURES["image-pull"]
     failure = event(kind=kind, name=name, reason=reason, message=message, category="image-pull")
     other = event(name="api-7d9c8b6f5d-zzzzz", reason="Pulled", message="ok", category="lifecycle", at=50)
-    updates = drive([(0, failure, "occurrence"), (50, other, "evidence")], until=400)
+    no_repeat = replace(TIMING, repeat_interval=10_000)
+    updates = drive([(0, failure, "occurrence"), (50, other, "evidence")], until=1200, timing=no_repeat)
     assert [u.resolved_by for u in updates] == [None, ResolvedBy.QUIET]
+    assert updates[-1].quiet_seconds == 1000, "a category with recovery Events waits longer for one"
 
 
 def test_some_objects_recovering_is_news_and_the_last_one_resolves() -> None:
@@ -265,3 +269,37 @@ def test_an_incident_on_a_node_names_the_node_incident_it_started_after() -> Non
     assert inhibitor.related_to(labels_of(event(node="node-4")), crash.first_seen.timestamp()) == []
     late = crash.first_seen.timestamp() + 3600
     assert inhibitor.related_to(labels, late) == [], "outside the window"
+
+
+def test_a_failure_retried_slower_than_the_resolve_timeout_stays_one_incident() -> None:
+    """The ReplicaSet controller retries a FailedCreate with a backoff capped near 17 minutes,
+    past resolve_timeout: a category with recovery Events waits longer before closing."""
+    kind, name, reason, message = FAILURES["quota"]
+    retries = [
+        (t, event(kind=kind, name=name, reason=reason, message=message, category="quota", at=t), "occurrence")
+        for t in (0, 500, 1000)
+    ]
+    created = event(kind=kind, name=name, reason="SuccessfulCreate", category="lifecycle", at=1400)
+    updates = drive(
+        [*retries, (1400, created, "evidence")], until=1600, timing=replace(TIMING, repeat_interval=10_000)
+    )
+    assert [(u.status, u.resolved_by) for u in updates] == [
+        (IncidentStatus.FIRING, None),
+        (IncidentStatus.RESOLVED, ResolvedBy.RECOVERY),
+    ]
+
+
+def test_a_late_write_about_a_time_before_the_proof_does_not_reopen() -> None:
+    """The scheduler writes its FailedScheduling series minutes late, about a time before
+    the pod's Scheduled."""
+    kind, name, reason, message = FAILURES["scheduling"]
+    failure = event(kind=kind, name=name, reason=reason, message=message, category="scheduling")
+    scheduled = event(kind=kind, name=name, reason="Scheduled", category="lifecycle", at=30)
+    late = event(kind=kind, name=name, reason=reason, message=message, category="scheduling", at=25)
+    updates = drive(
+        [(0, failure, "occurrence"), (30, scheduled, "evidence"), (200, late, "occurrence")], until=400
+    )
+    assert [(u.status, u.resolved_by) for u in updates] == [
+        (IncidentStatus.FIRING, None),
+        (IncidentStatus.RESOLVED, ResolvedBy.RECOVERY),
+    ]
