@@ -10,7 +10,7 @@ KAFKA := compose/kafka-local
 WITH_KAFKA := compose/with-kafka
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test e2e demo schemas clean bench postgres browser compose-schema
+.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test e2e demo schemas clean bench quality postgres browser compose-schema
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -83,3 +83,6 @@ bench: setup ## run every benchmark against a real broker, then write docs/bench
 	  $(BIN)/python -m bench.notifier_bench && \
 	  $(BIN)/python -m bench.pipeline_bench'
 	$(BIN)/python -m bench.report
+
+quality: venv kafka-jars ## replay the quality scenarios through the pipeline, score what pages, write docs/benchmarks.md's Quality section
+	$(WITH_KAFKA) $(BIN)/python -m bench.quality

@@ -25,6 +25,7 @@ matplotlib.use("Agg")  # headless: no display on CI or servers
 import matplotlib.pyplot as plt
 
 from bench.common import RESULTS
+from bench.quality import quality_section
 
 ROOT = Path(__file__).parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -256,7 +257,9 @@ def plot(table: list[Row]) -> None:
 
 def main() -> None:
     table = rows()
-    DOC.write_text(render(table))
+    # `make quality` writes its own section (bench/quality.py): kept as it is.
+    kept = quality_section(DOC.read_text()) if DOC.exists() else ""
+    DOC.write_text(render(table) + (f"\n{kept}" if kept else ""))
     plot(table)
     print(f"wrote {DOC.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
 
