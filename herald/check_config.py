@@ -46,7 +46,13 @@ def check_config(config: HeraldConfig, *, quiet: bool = False) -> int:
         return 2
     if not quiet:
         document = config.model_dump(mode="json", by_alias=True)
-        document["receivers"] = [model.model_dump(mode="json", by_alias=True) for model in effective]
+        document["receivers"] = [
+            {
+                **model.model_dump(mode="json", by_alias=True),
+                **dict(zip(("language", "timezone"), config.locale(entry.name), strict=True)),
+            }
+            for model, entry in zip(effective, config.receivers, strict=True)
+        ]
         print(f"# {config.source_file}: valid; secrets shown as {MASK}")
         print(scrub(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), secrets), end="")
     return 0
@@ -56,7 +62,7 @@ def receiver_settings(config: HeraldConfig, index: int) -> BaseModel:
     """A receiver entry as its model read it: defaults filled in, ``*_file`` secrets read."""
     entry = config.receivers[index]
     model = KubeEventerEntry if entry.type == KUBE_EVENTER else REGISTRY[entry.type].config_model
-    return config.validate_section(("receivers", index), model, entry.model_dump())
+    return config.validate_section(("receivers", index), model, entry.settings())
 
 
 def secret_values(value: object) -> Iterator[str]:

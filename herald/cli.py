@@ -73,10 +73,19 @@ def _parser() -> argparse.ArgumentParser:
     tail_cli.add_parser(sub)
 
     render = sub.add_parser("render", help="print what a receiver would send for a sample incident")
-    render.add_argument("--receiver", required=True, help="name of a receiver in the config")
+    render.add_argument("--receiver", help="name of a receiver in the config (default: every receiver)")
     render.add_argument("--incidents", type=int, default=1, help="more than 1 renders a digest")
-    render.add_argument("--resolved", action="store_true", help="render the resolution")
+    render.add_argument(
+        "--resolved",
+        nargs="?",
+        const="recovery",
+        choices=["recovery", "quiet"],
+        help="render the closing update: recovery (an Event proved it, the default) or quiet "
+        "(no new Event for resolve_timeout_seconds)",
+    )
     render.add_argument("--incident", type=Path, help="an Incident as JSON (e.g. from the alerts topic)")
+    render.add_argument("--language", choices=["en", "zh"], help="override the receiver's language")
+    render.add_argument("--timezone", help="override the receiver's time zone, e.g. Asia/Shanghai")
 
     check = sub.add_parser(
         "check-config",
@@ -128,6 +137,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _render(args: argparse.Namespace, config: HeraldConfig) -> int:
+    """``herald render``: the named receiver's message, or every receiver's under its name."""
+    from notifiers.preview import render_preview
+
+    names = [args.receiver] if args.receiver else [entry.name for entry in config.receivers]
+    for name in names:
+        if not args.receiver:
+            print(f"── {name} ({config.receiver(name)[1].type}) ──")
+        print(
+            render_preview(
+                config,
+                name,
+                incidents=args.incidents,
+                closing=args.resolved,
+                incident_file=args.incident,
+                language=args.language,
+                timezone=args.timezone,
+            )
+        )
+    return 0
 
 
 def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
@@ -183,18 +214,7 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
             _with_instance_id(config, "notifier", args.instance_id), args.receiver, http_port=args.http_port
         )
     if args.command == "render":
-        from notifiers.preview import render_preview
-
-        print(
-            render_preview(
-                config,
-                args.receiver,
-                incidents=args.incidents,
-                resolved=args.resolved,
-                incident_file=args.incident,
-            )
-        )
-        return 0
+        return _render(args, config)
     if args.command in ADMIN_COMMANDS:
         return _admin(args, config)
     if args.command == "demo":

@@ -29,7 +29,7 @@ def run_notifier(config: HeraldConfig, receiver_name: str, *, http_port: int | N
         if port:
             store = SilenceStore(config.kafka, notifier.silences)
             pages = board_pages(
-                notifier.board, store, receiver=receiver.name, timezone=config.notifier.timezone
+                notifier.board, store, receiver=receiver.name, timezone=config.locale(receiver.name)[1]
             )
             serve_health(port, live=notifier.live, ready=notifier.ready, api=silence_api(store), pages=pages)
         loop = asyncio.get_running_loop()

@@ -1,16 +1,69 @@
-"""Making untrusted event text harmless in each target markup, and fitting it in a byte limit.
+"""Making untrusted event text harmless in each vendor's markup, and fitting it in a byte limit.
 
 Any tenant can create an Event with any message, so every value a template interpolates
-is escaped for the receiver's markup (see ``Renderer``): a crafted message must not add a
-mention (``@all``, ``<@U…>``, ``<at>``), a link, or formatting that hides the rest of the
+is neutralised for the receiver's markup (see ``Renderer``): a crafted message must not add
+a mention, a link, a ``<font>`` or a heading, nor formatting that hides the rest of the
 alert. Only values wrapped in :class:`Trusted` (built by us from configuration) pass as is.
+
+The chat robots interpret neither backslash escapes nor HTML entities (WeCom and DingTalk
+show ``oom\\_score\\_adj`` and ``&lt;a href`` literally), so nothing is escaped there: each
+construct that is *active* in the vendor's documented subset is broken with a character
+the reader does not notice. A zero-width space (U+200B) goes inside a structure (``]`` and
+``(`` of a link, ``<`` and ``font`` of a tag, a line-start marker, ``scheme`` and ``:``),
+and a delimiter of inline formatting is replaced by its look-alike (``*`` U+2217 ∗, `` ` ``
+U+02CB ˋ, ``~`` U+223C ∼, ``_`` U+FF3F ＿). Values are folded onto one line, so they never
+start a line of their own; one printed at a line start gets a zero-width space in front
+when it begins like a block marker. Constructs that are not active are left alone:
+``oom_score_adj``, ``search-0_search`` and ``1.5`` read as they are.
+
+What is active, per vendor (documentation and the clients that talk to these APIs):
+
+=============  =========================================================  ==========================
+dialect        active in the vendor's markup                              neutralised here
+=============  =========================================================  ==========================
+``wecom``      WeCom robot/app ``markdown``: ``#`` headings, ``**bold**``,  links, tags, line starts;
+               ``*italic*``, ``[text](url)``, `` `code` ``, ``>`` quote,    ``*`` and `` ` `` by
+               ``<font color>``, ``<@userid>`` mentions, bare URLs        look-alikes
+``wecom_v2``   WeCom robot ``markdown_v2``: the above without ``<font>``    as ``wecom`` (tags too:
+               and ``<@userid>``, plus lists, nested quotes, images,       HTML is unconfirmed and
+               ``---``, tables, fenced code                               the break is invisible)
+``dingtalk``   DingTalk ``markdown``: headings, ``>``, ``**``, ``*``, links,  links, tags, line starts,
+               images, ``-``/``1.`` lists, ``<font color>`` (undocumented  ``*`` look-alike, ``@`` +
+               but rendered), ``@mobile`` highlighted when in ``at``      zero-width space
+``feishu``     Feishu/Lark card ``lark_md``: ``**``, ``*``, ``~~``, links,    links, tags, line starts,
+               ``<at id>``, ``<font color>``, ``<a href>``, ``<text_tag>``  ``*`` and ``~`` look-alikes
+``teams``      Adaptive Card TextBlock: ``**``, ``*``/``_`` italic,         links, tags, line starts,
+               ``-``/``*``/``1.`` lists, ``[text](url)``; mentions only    ``*``, ``~``, `` ` `` and
+               with an ``msteams`` entity; ``~~`` and `` ` `` in Teams     word-boundary ``_`` by
+               clients (unconfirmed for cards, neutralised anyway)        look-alikes
+``slack``      Slack mrkdwn: ``&``, ``<``, ``>`` are its only control        the three entities (which
+               characters and must be sent as entities (``<!here>``,       Slack documents and
+               ``<@U…>``, ``<url|text>``); ``*bold*``, ``_italic_``,         decodes); ``*``, ``~``,
+               ``~strike~``, `` `code` ``, ``>`` quote at a line start      `` ` `` and boundary ``_``
+                                                                          look-alikes
+``plain``      text messages and titles: URLs auto-linked by the clients,  tags, ``@``, schemes,
+               Feishu ``<at user_id>``, WeCom application ``<a href>``    ``](`` (all invisibly)
+``html``       e-mail: HTML                                               entities (HTML decodes them)
+=============  =========================================================  ==========================
+
+``markdown`` is the union of the chat dialects, for templates that do not know their vendor.
+Not active, so left alone: ``_`` in WeCom, DingTalk and Feishu, ``~`` in WeCom and DingTalk,
+and an ``_`` between two letters or digits anywhere (no flavour makes ``a_b_c`` italic).
+
+Sources: WeCom's robot and message docs (developer.work.weixin.qq.com/document/path/91770,
+90236), DingTalk's message types (open.dingtalk.com/document/orgapp/robot-message-types),
+Feishu's card markdown (open.feishu.cn, "富文本 Markdown"), Slack's "Formatting text for app
+surfaces" (api.slack.com/reference/surfaces/formatting) and Adaptive Cards' "Text features"
+(learn.microsoft.com/adaptive-cards). tests/unit/test_markup.py checks every dialect with
+hypothesis against the constructs above.
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Literal
 
@@ -19,7 +72,12 @@ import orjson
 ZERO_WIDTH_SPACE = "\u200b"
 TRUNCATION_MARKER = "…[truncated]"
 
-Markup = Literal["none", "plain", "markdown", "slack", "html"]
+Markup = Literal[
+    "none", "plain", "markdown", "wecom", "wecom_v2", "dingtalk", "feishu", "teams", "slack", "html"
+]
+
+LOOK_ALIKES: dict[str, str] = {"*": "\u2217", "`": "\u02cb", "~": "\u223c", "_": "\uff3f"}
+"""Delimiters of inline formatting, and what stands in for them where they are active."""
 
 
 class Trusted(str):
@@ -30,10 +88,18 @@ class Trusted(str):
 
 _MENTION = re.compile(r"@(?=\S)")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\u2028\u2029\x85\x0b\x0c]")
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-_BLOCK_START = re.compile(r"^(?=[#>+\-=]|\d+[.)])")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+"""C0 controls and the bidirectional overrides that could make text read backwards."""
 _URL_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|tel|dingtalk|lark|weixin)(:)")
+_TAG = re.compile(r"<(?=[A-Za-z/!?@$])")
+"""A tag or a tag-like mention: ``<font``, ``</font``, ``<at``, ``<a href``, ``<@userid>``, ``<!here>``."""
+_LINK = re.compile(r"\](?=[ \t]*(?:[(\[]|$))")
+"""The ``](`` of ``[text](url)`` / ``![alt](img)``, the ``][`` of a reference link, and a ``]``
+that ends a value (the template's next character might be a ``(``)."""
+_BLOCK_START = re.compile(r"(?m)^(?=[\s#>|:`~\[!<&=]|[-+*](?:\s|$)|-{2,}|\*{2,}|_{2,}|\d+[.)](?:\s|$))")
+"""A line that would start a heading, quote, list, rule, table, fence or reference definition."""
+_BOUNDARY_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+"""An ``_`` that could open or close emphasis: one not between two letters or digits."""
 
 
 def defuse_mentions(text: str) -> str:
@@ -46,41 +112,82 @@ def defuse_urls(text: str) -> str:
     return _URL_SCHEME.sub(r"\1" + ZERO_WIDTH_SPACE + r"\2", text)
 
 
+def defuse_tags(text: str) -> str:
+    """``<font``, ``<at``, ``<a href``, ``<@userid>`` become ``<\u200bfont``…: no parser sees a tag."""
+    return _TAG.sub("<" + ZERO_WIDTH_SPACE, text)
+
+
 def clean_text(text: str) -> str:
     """Drop control characters (they break some vendors' parsers); keep newlines as they are."""
     return _CONTROL.sub("", _LINE_BREAKS.sub("\n", text))
 
 
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What untrusted text must not form in one vendor's markup (see the module's table)."""
+
+    delimiters: str
+    """Inline formatting delimiters active here, replaced by their look-alikes."""
+    boundary_underscore: bool = False
+    """``_`` emphasis is active (at word boundaries only, as in CommonMark and Slack)."""
+    at_mentions: bool = False
+    """``@name`` in the text itself is highlighted (DingTalk, with the payload's ``at``)."""
+    entities: bool = False
+    """``&``, ``<`` and ``>`` are sent as entities, which the vendor decodes (Slack)."""
+    fold_lines: bool = True
+    """Line breaks become spaces, so a value never starts a line of its own."""
+    table: Mapping[int, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table", str.maketrans({c: LOOK_ALIKES[c] for c in self.delimiters}))
+
+    def neutralise(self, text: str) -> str:
+        text = clean_text(text)
+        if self.fold_lines:
+            text = text.replace("\n", " ")
+        if self.entities:
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        else:
+            text = defuse_tags(text)
+        text = text.translate(self.table)
+        if self.boundary_underscore:
+            text = _BOUNDARY_UNDERSCORE.sub(LOOK_ALIKES["_"], text)
+        text = _LINK.sub("]" + ZERO_WIDTH_SPACE, text)
+        text = defuse_urls(text)
+        if self.at_mentions:
+            text = defuse_mentions(text)
+        return _BLOCK_START.sub(ZERO_WIDTH_SPACE, text)
+
+
+DIALECTS: dict[Markup, Dialect] = {
+    "wecom": Dialect("*`"),
+    "wecom_v2": Dialect("*`"),
+    "dingtalk": Dialect("*", at_mentions=True),
+    "feishu": Dialect("*~"),
+    "teams": Dialect("*~`", boundary_underscore=True),
+    "slack": Dialect("*~`", boundary_underscore=True, at_mentions=True, entities=True, fold_lines=False),
+    "markdown": Dialect("*~`", boundary_underscore=True, at_mentions=True),
+}
+
+
 def plain(text: str) -> str:
-    """Escaping for plain-text messages: no mentions, no clickable links, no control characters."""
-    return defuse_urls(defuse_mentions(clean_text(text)))
+    """Text messages and titles: no mentions, no tags (Feishu ``<at>``, WeCom app ``<a href>``),
+    no clickable links, no control characters, and one line, so a value cannot forge lines of
+    the message (``[RECOVERED] …``) of its own."""
+    text = defuse_tags(" ".join(clean_text(text).split("\n")))
+    # Brackets mean nothing in a text message, but a title (DingTalk's, Feishu's header) may be
+    # shown by a client that does parse them: an invisible break costs nothing.
+    return defuse_urls(defuse_mentions(_LINK.sub("]" + ZERO_WIDTH_SPACE, text)))
 
 
 def markdown(text: str) -> str:
-    """CommonMark-style escaping (WeCom, DingTalk, Feishu lark_md, Teams): no links, no
-    emphasis, no code, no tables, no HTML tags such as ``<at>`` or ``<font>``, no mentions.
-
-    Newlines become spaces, so a message cannot start a heading or list line of its own;
-    a value that could start one where a template prints it at a line start gets a
-    zero-width space in front. ``-``, ``.``, ``#``, ``(`` and the like are left alone
-    elsewhere: Kubernetes names are full of them, and a backslash before each would show
-    on robots whose markdown does not honour escapes.
-    """
-    text = clean_text(text).replace("\n", " ")
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    # Robots that ignore backslash escapes would still see "[x](url)": keep "](" apart.
-    text = text.replace("](", "]" + ZERO_WIDTH_SPACE + "(")
-    text = _BLOCK_START.sub(ZERO_WIDTH_SPACE, text)
-    return defuse_urls(defuse_mentions(text))
+    """The union of the chat dialects: safe wherever the vendor is not known."""
+    return DIALECTS["markdown"].neutralise(text)
 
 
 def slack(text: str) -> str:
-    """Slack mrkdwn: ``&``, ``<`` and ``>`` are the only control characters (``<!channel>``,
-    ``<@U…>``, ``<url|text>``); emphasis characters are neutralized with zero-width spaces."""
-    text = clean_text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = re.sub(r"([*_~`])", ZERO_WIDTH_SPACE + r"\1" + ZERO_WIDTH_SPACE, text)
-    return defuse_urls(defuse_mentions(text))
+    """Slack mrkdwn (see the module's table)."""
+    return DIALECTS["slack"].neutralise(text)
 
 
 def html(text: str) -> str:
@@ -98,9 +205,8 @@ def html(text: str) -> str:
 ESCAPERS: dict[Markup, Callable[[str], str]] = {
     "none": lambda text: text,
     "plain": plain,
-    "markdown": markdown,
-    "slack": slack,
     "html": html,
+    **{name: dialect.neutralise for name, dialect in DIALECTS.items()},
 }
 
 

@@ -99,11 +99,12 @@ def build_receiver(config: HeraldConfig, name: str) -> tuple[Receiver, tuple[Mat
             ]
         )
     else:
-        settings = config.validate_section(("receivers", index), factory.config_model, entry.model_dump())
+        settings = config.validate_section(("receivers", index), factory.config_model, entry.settings())
+    language, timezone = config.locale(name)
     renderer = Renderer(
-        timezone=config.notifier.timezone,
+        timezone=timezone,
         templates_dir=config.notifier.templates_dir,
-        language=config.notifier.language,
+        language=language,
         link_template=config.notifier.link_template,
     )
     return factory(settings, renderer), filters
@@ -114,7 +115,7 @@ def _sink_receiver(
 ) -> tuple[ReceiverFactory, BaseModel, tuple[Matcher, ...]]:
     """A kube-eventer sink URI's receiver settings, validated by that receiver's model with
     errors located at the ``sink`` key and naming the sink's parameters, and its filters."""
-    spec = config.validate_section(("receivers", index), KubeEventerEntry, entry.model_dump()).spec
+    spec = config.validate_section(("receivers", index), KubeEventerEntry, entry.settings()).spec
     factory = REGISTRY[spec.type]
     at = ("receivers", index, "sink")
     try:

@@ -547,16 +547,21 @@ class ReceiverEntry(BaseModel):
         description="Unique; picked by `herald notifier --receiver NAME` and by routes.",
     )
     type: str = Field(min_length=1, description="The receiver type, which decides the other keys.")
+    # exclude: every type shares these, so they are not passed on to the type's own model.
     language: Language | None = Field(
-        None, description="Language of this receiver's messages (en, zh); default notifier.language."
+        None,
+        exclude=True,
+        description="Language of this receiver's messages (en, zh); default notifier.language.",
     )
     timezone: TimeZoneName | None = Field(
-        None, description="Time zone of this receiver's times, e.g. Europe/Berlin; default notifier.timezone."
+        None,
+        exclude=True,
+        description="Time zone of this receiver's times, e.g. Europe/Berlin; default notifier.timezone.",
     )
 
     def settings(self) -> dict[str, Any]:
         """The keys the receiver type's own model validates: all but the locale every type shares."""
-        return self.model_dump(exclude={"language", "timezone"})
+        return self.model_dump()
 
 
 ALWAYS_NEWS = frozenset({Change.OPENED, Change.REPEAT, Change.RESOLVED})

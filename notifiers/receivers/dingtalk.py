@@ -52,9 +52,9 @@ HINTS = {
 }
 
 DEFAULT_TITLE = (
-    "{% if digest %}{{ incidents | length }} {{ t.digest }}{{ '：' if lang == 'zh' else ': ' }}"
-    "{{ incident.title }} …"
-    "{% else %}[{{ t[incident.status] }}] {{ t[incident.severity] }} · {{ incident.title }}{% endif %}"
+    "{% if digest %}{{ incidents | length }} {{ t.digest }}{{ sep }}{{ incident.headline }} …"
+    "{% else %}[{{ incident.state_label }}] {{ incident.severity_label }} · {{ incident.headline }}"
+    "{% endif %}"
 )
 
 
@@ -191,7 +191,7 @@ class DingTalkReceiver:
         if config.msgtype == "text":
             text = self._renderer.render(config.text_template, notification, markup="plain")
             return "", text.strip(), mention
-        text = self._renderer.render(config.markdown_template, notification, markup="markdown")
+        text = self._renderer.render(config.markdown_template, notification, markup="dingtalk")
         title = self._renderer.render_string(config.title_template, notification, markup="plain")
         title = truncate_utf8(" ".join(title.split()), MAX_TITLE_BYTES, "…")
         if config.keyword and config.keyword not in title:

@@ -195,7 +195,12 @@ class EmailReceiver:
         return utf8_size(text) <= MAX_PART_BYTES and utf8_size(body) <= MAX_PART_BYTES
 
     def preview(self, notification: Notification) -> str:
-        return self.message(notification).as_string()
+        """The headers and both parts as a reader sees them (the wire form is quoted-printable)."""
+        message = self.message(notification)
+        headers = "".join(f"{name}: {value}\n" for name, value in message.items())
+        parts = [(part.get_content_subtype(), part.get_content()) for part in message.iter_parts()]
+        shown = headers + "".join(f"\n--- {kind} ---\n{content.rstrip()}\n" for kind, content in parts)
+        return shown.replace("\r\n", "\n")
 
     def message(self, notification: Notification) -> EmailMessage:
         """The message as sent: both parts within the limit, thread headers for one incident."""

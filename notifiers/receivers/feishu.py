@@ -27,7 +27,7 @@ from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
 from runtime.log import register_secrets
 from runtime.redact import redact_url, scrub, url_secrets
-from schemas import Incident, IncidentStatus, Severity
+from schemas import IncidentStatus, Severity
 
 MAX_BODY_BYTES = 20_000
 """Feishu's "20 KB" read as the smaller 20,000 bytes, so the body fits either reading."""
@@ -51,6 +51,8 @@ COLOURS: dict[Severity, str] = {
     Severity.INFO: "blue",
 }
 RESOLVED_COLOUR = "green"
+QUIET_COLOUR = "grey"
+"""Closed without proof of recovery: not the green of a recovery."""
 
 OpenId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 
@@ -68,29 +70,31 @@ def defuse_at_tags(text: str) -> str:
     return _AT_TAG.sub("<" + ZERO_WIDTH_SPACE, text)
 
 
-def lead(incidents: Sequence[Incident]) -> Incident:
+def lead(views: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """The incident a card's header speaks for: the most severe firing one, else the first."""
-    firing = [i for i in incidents if i.status is IncidentStatus.FIRING]
-    return max(firing, key=lambda i: i.severity.rank) if firing else incidents[0]
+    firing = [v for v in views if v["state"] == "firing"]
+    return max(firing, key=lambda v: Severity(v["severity"]).rank) if firing else views[0]
 
 
-def card_title(incidents: Sequence[Incident], labels: Mapping[str, str]) -> str:
+def card_title(views: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> str:
     """A short header: status and severity first, so the chat list preview says what matters."""
-    first = lead(incidents)
-    head = f"[{labels[first.status]}] {labels[first.severity]}"
-    if len(incidents) == 1:
-        text = f"{head} · {first.title}"
+    first = lead(views)
+    head = f"[{first['state_label']}] {first['severity_label']}"
+    if len(views) == 1:
+        text = f"{head} · {first['headline']}"
     else:
-        text = f"{head} · {len(incidents)} {labels['digest']}"
-        clusters = {i.cluster for i in incidents}
+        text = f"{head} · {len(views)} {labels['digest']}"
+        clusters = {v["cluster"] for v in views}
         if len(clusters) == 1:
-            text += f" · {first.cluster}"
-    return truncate_utf8(plain(defuse_at_tags(text)).replace("\n", " "), TITLE_MAX_BYTES)
+            text += f" · {first['cluster']}"
+    return truncate_utf8(plain(text), TITLE_MAX_BYTES)
 
 
-def card_colour(incidents: Sequence[Incident]) -> str:
-    first = lead(incidents)
-    return COLOURS[first.severity] if first.status is IncidentStatus.FIRING else RESOLVED_COLOUR
+def card_colour(views: Sequence[Mapping[str, Any]]) -> str:
+    first = lead(views)
+    if first["state"] == "firing":
+        return COLOURS[Severity(first["severity"])]
+    return RESOLVED_COLOUR if first["state"] == "recovered" else QUIET_COLOUR
 
 
 def check_answer(response: httpx.Response, *, target: str, secrets: list[str]) -> None:
@@ -170,7 +174,7 @@ class FeishuReceiver:
 
     def _text(self, notification: Notification) -> str:
         if self._config.msgtype == "interactive":
-            return self._renderer.render(self._config.card_template, notification, markup="markdown").rstrip()
+            return self._renderer.render(self._config.card_template, notification, markup="feishu").rstrip()
         # The template emits no <at> of its own; configured mentions are added after this.
         text = self._renderer.render(self._config.text_template, notification, markup="plain")
         return defuse_at_tags(text).rstrip()
@@ -202,8 +206,8 @@ class FeishuReceiver:
         return {
             "config": {"wide_screen_mode": True},
             "header": {
-                "template": card_colour(notification.incidents),
-                "title": {"tag": "plain_text", "content": card_title(notification.incidents, context["t"])},
+                "template": card_colour(context["incidents"]),
+                "title": {"tag": "plain_text", "content": card_title(context["incidents"], context["t"])},
             },
             "elements": elements,
         }

@@ -263,22 +263,16 @@ class SlackReceiver:
 
     def _entry(self, incident: Incident, labels: dict[str, str], *, digest: bool) -> _Entry:
         single = Notification((incident,))
-        link = self._renderer.context(single)["incident"]["link"]
+        view = self._renderer.context(single)["incident"]
         fields: tuple[str, ...] = ()
         if not digest:
-            facts = [
-                (labels["cluster"], escape_mrkdwn(incident.cluster)),
-                (labels["namespace"], escape_mrkdwn(incident.namespace or "—")),
-                (labels["workload"], escape_mrkdwn(incident.workload or "—")),
-                (labels["severity"], labels[incident.severity]),
-                (labels["category"], escape_mrkdwn(incident.category)),
-                (labels["count"], str(incident.occurrences)),
-            ]
-            fields = tuple(f"*{label}*\n{value}" for label, value in facts)
+            fields = tuple(
+                f"*{label}*\n{escape_mrkdwn(value)}" for label, value in self._renderer.facts(view)
+            )
         return _Entry(
             body=self._render(single, "body", "slack", digest=digest).strip(),
             seen=self._render(single, "seen", "slack", digest=digest).strip(),
-            link=link,
+            link=view["link"],
             fields=fields,
         )
 

@@ -17,8 +17,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from notifiers.http import post, pretty_json
-from notifiers.markup import Clip, json_size, truncate_json_text
-from notifiers.markup import markdown as escape_markdown
+from notifiers.markup import DIALECTS, Clip, json_size, truncate_json_text
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
@@ -35,8 +34,11 @@ MIN_BODY_BYTES = 400
 incidents instead."""
 CARD_VERSION = "1.4"
 MIN_SECRET_CHARS = 12
+escape_markdown = DIALECTS["teams"].neutralise
 
 COLORS = {Severity.CRITICAL: "Attention", Severity.WARNING: "Warning", Severity.INFO: "Accent"}
+CLOSED_COLORS = {"recovered": "Good", "quiet": "Default", "closed": "Default"}
+"""Green only for a recovery proven by an Event."""
 
 
 class TeamsMention(BaseModel):
@@ -230,26 +232,21 @@ class TeamsReceiver:
 
     def _entry(self, incident: Incident, labels: dict[str, str], *, digest: bool, clip: Clip) -> _Entry:
         single = Notification((incident,))
-        facts = [
-            (labels["cluster"], incident.cluster),
-            (labels["namespace"], incident.namespace or "—"),
-            (labels["workload"], incident.workload or "—"),
-            (labels["severity"], labels[incident.severity]),
-            (labels["category"], incident.category),
-            (labels["count"], str(incident.occurrences)),
-        ]
-        resolved = incident.status is IncidentStatus.RESOLVED
+        view = self._renderer.context(single)["incident"]
+        state = view["state"]
+        color = COLORS[incident.severity] if state == "firing" else CLOSED_COLORS[state]
+        facts = [(name, clip(escape_markdown(v), FACT_BYTES)) for name, v in self._renderer.facts(view)]
         return _Entry(
             title=clip(self._render(single, "title", digest=digest).strip(), TITLE_BYTES),
-            color="Good" if resolved else COLORS[incident.severity],
-            facts=tuple((label, clip(escape_markdown(value), FACT_BYTES)) for label, value in facts),
+            color=color,
+            facts=tuple(facts),
             body=self._render(single, "body", digest=digest).strip() or None,
-            link=self._renderer.context(single)["incident"]["link"],
+            link=view["link"],
         )
 
     def _render(self, notification: Notification, part: str, *, digest: bool) -> str:
         return self._renderer.render(
-            self._config.template, notification, markup="markdown", part=part, compact=digest
+            self._config.template, notification, markup="teams", part=part, compact=digest
         )
 
     def _mention(self, notification: Notification) -> str | None:

@@ -26,7 +26,7 @@ from pydantic import (
 
 from notifiers.errors import PermanentError, RetryableError
 from notifiers.http import MAX_BODY_SHOWN, post, pretty_json
-from notifiers.markup import truncate_utf8, utf8_size
+from notifiers.markup import Markup, Trusted, truncate_utf8, utf8_size
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
@@ -34,10 +34,14 @@ from runtime.log import register_secrets
 from runtime.redact import redact_url, scrub, url_secrets
 from schemas import IncidentStatus, Severity
 
-MsgType = Literal["markdown", "text"]
+MsgType = Literal["markdown", "markdown_v2", "text"]
 
-LIMITS: dict[MsgType, int] = {"text": 2048, "markdown": 4096}
+LIMITS: dict[MsgType, int] = {"text": 2048, "markdown": 4096, "markdown_v2": 4096}
 """Bytes of UTF-8 ``content`` the robot accepts per msgtype (over it: errcode 40058)."""
+
+QUOTES = {False: Trusted("> "), True: Trusted("- ")}
+"""What starts a field's line: a quote in markdown (one line each), a list item in markdown_v2,
+whose parser would join the lines of one quote into a single paragraph."""
 
 RATE_LIMITED = frozenset({45009, 45033})
 """API calls over the frequency limit / over the concurrency limit."""
@@ -80,7 +84,9 @@ class WeComConfig(BaseModel):
         "webhook/send?key=…; a secret (the key is the robot's only credential)."
     )
     msgtype: MsgType = Field(
-        "markdown", description="markdown (4096 bytes, colours, mentions by userid) or text (2048 bytes)."
+        "markdown",
+        description="markdown (4096 bytes, colours, mentions by userid), markdown_v2 (4096 bytes, "
+        "lists and tables but no colours and no mentions) or text (2048 bytes).",
     )
     mentioned_list: tuple[UserId, ...] = Field(
         (), description="userids to mention ('@all' for everyone; text only); see mention_min_severity."
@@ -91,7 +97,9 @@ class WeComConfig(BaseModel):
     mention_min_severity: Severity = Field(
         Severity.CRITICAL, description="Mention only for firing incidents at or above this severity."
     )
-    markdown_template: str = Field("wecom.md.j2", description="Template file for msgtype markdown.")
+    markdown_template: str = Field(
+        "wecom.md.j2", description="Template file for msgtype markdown and markdown_v2 (`v2` is true for v2)."
+    )
     text_template: str = Field("wecom.text.j2", description="Template file for msgtype text.")
     timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per HTTP request.")
     rate_limits: tuple[RateLimit, ...] = Field(
@@ -114,6 +122,8 @@ class WeComConfig(BaseModel):
             raise ValueError(
                 "markdown messages mention by userid only; use msgtype: text to mention '@all' or mobiles"
             )
+        if self.msgtype == "markdown_v2" and (self.mentioned_list or self.mentioned_mobile_list):
+            raise ValueError("markdown_v2 messages cannot mention; use msgtype markdown or text")
         return self
 
 
@@ -182,7 +192,11 @@ class WeComReceiver:
         config = self._config
         if config.msgtype == "text":
             return self._renderer.render(config.text_template, notification, markup="plain").strip(), ""
-        text = self._renderer.render(config.markdown_template, notification, markup="markdown").strip()
+        v2 = config.msgtype == "markdown_v2"
+        markup: Markup = "wecom_v2" if v2 else "wecom"
+        text = self._renderer.render(
+            config.markdown_template, notification, markup=markup, v2=v2, quote=QUOTES[v2]
+        ).strip()
         mentions = " ".join(f"<@{user}>" for user in config.mentioned_list)
         return text, (f"\n{mentions}" if mentions and self._mention(notification) else "")
 
@@ -196,8 +210,8 @@ class WeComReceiver:
     def payload(self, notification: Notification) -> dict[str, Any]:
         text, mentions = self._render(notification)
         content = fit(text, self._limit, keep=mentions)
-        if self._config.msgtype == "markdown":
-            return {"msgtype": "markdown", "markdown": {"content": content}}
+        if self._config.msgtype != "text":
+            return {"msgtype": self._config.msgtype, self._config.msgtype: {"content": content}}
         body: dict[str, Any] = {"content": content}
         if self._mention(notification):
             if self._config.mentioned_list:

@@ -22,16 +22,19 @@ from notifiers.http import post, pretty_json
 from notifiers.markup import Markup, utf8_size
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
-from notifiers.receivers.wecom import MsgType, answer, fit, raise_for_errcode
+from notifiers.receivers.wecom import QUOTES, answer, fit, raise_for_errcode
 from notifiers.templating import Renderer
 from runtime.log import register_secrets
 from runtime.redact import redact_url
 
-LIMITS: dict[MsgType, int] = {"text": 2048, "markdown": 2048}
+AppMsgType = Literal["markdown", "text"]
+
+LIMITS: dict[AppMsgType, int] = {"text": 2048, "markdown": 2048}
 """Bytes of UTF-8 ``content`` per application message (half the robot's markdown limit)."""
 
-MARKUPS: dict[MsgType, Markup] = {"text": "html", "markdown": "markdown"}
-"""Application text renders ``<a href>`` tags, so event text is entity-escaped there."""
+MARKUPS: dict[AppMsgType, Markup] = {"text": "plain", "markdown": "wecom"}
+"""Application text renders ``<a href>`` tags: ``plain`` breaks tags (without entities, which
+WeCom shows literally)."""
 
 TOKEN_REJECTED = frozenset({40014, 42001})
 """Invalid / expired access_token: fetch a new one."""
@@ -53,7 +56,7 @@ class WeComAppConfig(BaseModel):
     to_user: tuple[Recipient, ...] = Field((), description="userids, or '@all' for everyone in scope.")
     to_party: tuple[Recipient, ...] = Field((), description="Department ids.")
     to_tag: tuple[Recipient, ...] = Field((), description="Tag ids.")
-    msgtype: MsgType = Field(
+    msgtype: AppMsgType = Field(
         "text",
         description="text (also shown in WeChat through the WeCom plugin) or markdown (WeCom app only).",
     )
@@ -97,7 +100,10 @@ class WeComAppReceiver:
     def _render(self, notification: Notification) -> str:
         config = self._config
         template = config.markdown_template if config.msgtype == "markdown" else config.text_template
-        return self._renderer.render(template, notification, markup=MARKUPS[config.msgtype]).strip()
+        markup = MARKUPS[config.msgtype]
+        return self._renderer.render(
+            template, notification, markup=markup, v2=False, quote=QUOTES[False]
+        ).strip()
 
     def fits(self, notification: Notification) -> bool:
         return utf8_size(self._render(notification)) <= LIMITS[self._config.msgtype]

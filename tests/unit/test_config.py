@@ -78,3 +78,33 @@ def test_unknown_receiver_type_is_located(tmp_path: Path) -> None:
     path = write(tmp_path, "receivers:\n  - name: ops\n    type: pager\n")
     with pytest.raises(ConfigError, match=r"receivers\[0\].type: unknown type 'pager'"):
         build_receiver(load_config(path, env={}), "ops")
+
+
+def test_a_receiver_sets_its_own_language_and_time_zone_defaulting_to_the_notifiers(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "notifier: {language: zh, timezone: Asia/Shanghai}\n"
+        "receivers:\n"
+        "  - {name: cn, type: console}\n"
+        "  - {name: us, type: console, language: en, timezone: America/Chicago}\n"
+        "  - {name: half, type: console, timezone: Europe/Berlin}\n",
+    )
+    config = load_config(path, env={})
+    assert config.locale("cn") == ("zh", "Asia/Shanghai")
+    assert config.locale("us") == ("en", "America/Chicago")
+    assert config.locale("half") == ("zh", "Europe/Berlin")
+    assert "language" not in config.receivers[1].settings()  # not a key of the type's own model
+
+
+def test_an_unknown_time_zone_or_language_is_located_at_its_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "notifier: {timezone: CST}\n"
+        "receivers:\n  - {name: a, type: console, timezone: Mars/Base, language: fr}\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    text = str(caught.value)
+    assert f"{path}:1: notifier.timezone: Value error, unknown time zone 'CST'" in text
+    assert f"{path}:3: receivers[0].timezone: Value error, unknown time zone 'Mars/Base'" in text
+    assert f"{path}:3: receivers[0].language:" in text

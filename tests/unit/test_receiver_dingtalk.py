@@ -30,7 +30,7 @@ from notifiers.receivers.dingtalk import (
 )
 from notifiers.templating import Renderer
 from runtime.log import SECRETS
-from schemas import Incident, IncidentStatus, SampleMessage, Severity
+from schemas import Incident, IncidentStatus, ResolvedBy, SampleMessage, Severity
 from tests.support.vendors import json_reply
 from tests.support.vendors.dingtalk import (
     INVALID_TIMESTAMP,
@@ -130,12 +130,14 @@ def test_markdown_message_as_the_group_receives_it() -> None:
         assert deliver(receiver, one()) == [None]
     (message,) = contract.messages
     assert message["msgtype"] == "markdown"
-    assert message["markdown"]["title"] == "[FIRING] critical · BackOff: Pod/shop/web-0"
+    assert message["markdown"]["title"] == "[FIRING] critical · Crash loop shop/web"
     text = message["markdown"]["text"]
-    assert text.startswith("### 🔴 FIRING · critical · BackOff: Pod/shop/web-0\n\n")
+    assert text.startswith(
+        "### 🔴 [FIRING] Crash loop shop/web\n\n**Severity**: critical · **Category**: Crash loop\n\n"
+    )
     assert "**Cluster**: prod · **Namespace**: shop · **Workload**: web" in text
     assert "**Occurrences**: 3" in text
-    assert "**Last seen**: 2026-11-27 08:05:00 UTC" in text
+    assert "**Last seen**: 2026-11-27 08:05:00 +00:00" in text
     assert "(+3 more)" in text
     assert "- **BackOff** Pod/shop/web-0: Back-off restarting failed container" in text
     assert text.endswith(f"\n\n@{MOBILE}")
@@ -152,7 +154,10 @@ def test_text_message_shape() -> None:
         ]
     (message,) = contract.messages
     assert set(message) == {"msgtype", "text"}
-    assert message["text"]["content"].startswith("[FIRING · warning] BackOff: Pod/shop/web-0\nCluster: prod")
+    assert message["text"]["content"].startswith(
+        "[FIRING · warning] Crash loop shop/web\n"
+        "Category: Crash loop · Reason: BackOff · Occurrences: 3\nCluster: prod"
+    )
 
 
 def test_signed_request_is_accepted_with_a_fresh_timestamp() -> None:
@@ -307,8 +312,10 @@ def test_event_text_cannot_mention_link_or_forge_lines(msgtype: str) -> None:
         assert "<at" not in text
         assert "<font" not in text
         assert "](http" not in text
-        assert "\\*\\*bold\\*\\*" in text
-        assert not [line for line in lines if line.startswith("#") and "Evil" not in line]
+        assert "∗∗bold∗∗" in text  # look-alikes: DingTalk would show a backslash escape as typed
+        assert "\\*" not in text
+        assert "&lt;" not in text
+        assert [line for line in lines if line.startswith("#")] == ["### 🔴 [FIRING] Crash loop shop/web"]
     else:
         assert 'he said "hi"' in text
         assert not [line for line in lines if line.startswith("# ")]
@@ -384,14 +391,36 @@ def test_a_digest_mentions_when_any_incident_qualifies() -> None:
 @pytest.mark.parametrize(
     ("language", "msgtype", "expected"),
     [
-        ("en", "markdown", ["FIRING · critical", "**Cluster**: prod", "**Recent messages**", "16:05:00 CST"]),
+        (
+            "en",
+            "markdown",
+            ["[FIRING] Crash loop shop/web", "**Cluster**: prod", "**Recent messages**", "16:05:00 +08:00"],
+        ),
         (
             "zh",
             "markdown",
-            ["告警 · 严重", "**集群**：prod", "**最近消息**", "**首次发生**：2026-11-27 16:00"],
+            [
+                "[告警] 容器崩溃重启 shop/web",
+                "**级别**：严重",
+                "**集群**：prod",
+                "**首次发生**：2026-11-27 16:00",
+            ],
         ),
-        ("en", "text", ["[FIRING · critical]", "Cluster: prod", "Recent messages:", "(+3 more)"]),
-        ("zh", "text", ["[告警 · 严重]", "集群：prod", "最近消息：", "最近发生：2026-11-27 16:05:00 CST"]),
+        (
+            "en",
+            "text",
+            ["[FIRING · critical] Crash loop shop/web", "Cluster: prod", "Recent messages:", "(+3 more)"],
+        ),
+        (
+            "zh",
+            "text",
+            [
+                "[告警 · 严重] 容器崩溃重启",
+                "集群：prod",
+                "最近消息：",
+                "最近发生：2026-11-27 16:05:00 +08:00",
+            ],
+        ),
     ],
 )
 def test_templates_read_in_english_and_chinese(language: Any, msgtype: str, expected: list[str]) -> None:
@@ -407,13 +436,21 @@ def test_digest_title_and_link() -> None:
     renderer = Renderer(
         language="zh", link_template="https://grafana.example/d/k8s?fp={{ incident.fingerprint }}"
     )
-    digest = Notification((incident(1), incident(2, status=IncidentStatus.RESOLVED)))
+    recovered = incident(2, status=IncidentStatus.RESOLVED).model_copy(
+        update={"resolved_by": ResolvedBy.RECOVERY}
+    )
+    quiet = incident(3, status=IncidentStatus.RESOLVED).model_copy(
+        update={"resolved_by": ResolvedBy.QUIET, "quiet_seconds": 1800.0}
+    )
+    digest = Notification((incident(1), recovered, quiet))
     with robot() as (contract, server):
         assert deliver(make_receiver(robot_url(server), renderer), digest) == [None]
     markdown = contract.messages[0]["markdown"]
-    assert markdown["title"] == "2 条事件：BackOff: Pod/shop/web-1 …"
+    assert markdown["title"] == "3 条事件：容器崩溃重启 shop/web …"
     assert "[详情](https://grafana.example/d/k8s?fp=0000000000000002)" in markdown["text"]
-    assert "- ✅ **已恢复 · 严重** BackOff: Pod/shop/web-2" in markdown["text"]
+    assert "- ✅ **已恢复 · 严重** 容器崩溃重启 shop/web" in markdown["text"]
+    assert "- 💤 **已静默 · 严重** 容器崩溃重启 shop/web" in markdown["text"]
+    assert "30 分钟无新事件，未确认恢复" in markdown["text"]
 
 
 def free_port() -> int:

@@ -31,7 +31,7 @@ from notifiers.receivers.email import (
     truncate_html,
 )
 from notifiers.templating import Language, Renderer
-from schemas import Incident, IncidentStatus, SampleMessage, Severity
+from schemas import Incident, IncidentStatus, ResolvedBy, SampleMessage, Severity
 from tests.support.vendors.smtp import (
     USERNAME,
     Accepted,
@@ -62,17 +62,21 @@ def incident(
     status: IncidentStatus = IncidentStatus.FIRING,
     fingerprint: str = "0123456789abcdef",
     samples: int = 1,
+    workload: str = "web",
+    category: str = "crash-loop",
+    resolved_by: ResolvedBy | None = None,
 ) -> Incident:
     return Incident(
         fingerprint=fingerprint,
         version=version,
         status=status,
         severity=Severity.CRITICAL,
-        category="crash-loop",
+        category=category,
         title=title,
         cluster="prod",
         namespace="shop",
-        workload="web",
+        workload=workload,
+        resolved_by=resolved_by,
         occurrences=3,
         first_seen=AT,
         last_seen=AT,
@@ -137,7 +141,7 @@ def test_one_multipart_message_reaches_every_recipient() -> None:
     assert accepted.rcpt_tos == ["oncall@example.com", "ops@example.com"]
     message = accepted.message
     assert message.get_content_type() == "multipart/alternative"
-    assert message["Subject"] == "[FIRING] critical · BackOff: Pod/shop/web-1 · prod/shop"
+    assert message["Subject"] == "[FIRING] critical · Crash loop shop/web · prod"
     assert [address for _, address in getaddresses([message["To"]])] == accepted.rcpt_tos
     assert message["From"] == SENDER
     assert message["Auto-Submitted"] == "auto-generated"
@@ -145,12 +149,13 @@ def test_one_multipart_message_reaches_every_recipient() -> None:
     text, body = parts(message)
     for part in (text, body):
         for shown in (
-            "BackOff: Pod/shop/web-1",
+            "Crash loop shop/web",
             "prod",
             "shop",
             "web",
-            "crash-loop",
-            "2026-11-27 08:00:00 UTC",
+            "BackOff",
+            "Pod/shop/web-1",
+            "2026-11-27 08:00:00 +00:00",
         ):
             assert shown in part
         assert "Back-off restarting failed container" in part
@@ -163,8 +168,9 @@ def test_updates_of_one_incident_thread_together_and_a_digest_stands_alone() -> 
     with smtp_server(SmtpServer()) as server:
         target = receiver(server.port)
         send(target, incident(version=1))
-        send(target, incident(version=2, status=IncidentStatus.RESOLVED))
-        send(target, incident(version=2, status=IncidentStatus.RESOLVED))  # a retry of the same update
+        closed = incident(version=2, status=IncidentStatus.RESOLVED, resolved_by=ResolvedBy.RECOVERY)
+        send(target, closed)
+        send(target, closed)  # a retry of the same update
         send(target, incident(version=3), incident(fingerprint="fedcba9876543210"))
     first, resolved, retried, digest = (accepted.message for accepted in server.accepted)
     root = "<0123456789abcdef@herald.example>"
@@ -172,19 +178,19 @@ def test_updates_of_one_incident_thread_together_and_a_digest_stands_alone() -> 
     assert resolved["In-Reply-To"] == resolved["References"] == root
     assert first["Message-ID"] == "<0123456789abcdef.1@herald.example>"
     assert resolved["Message-ID"] == retried["Message-ID"] == "<0123456789abcdef.2@herald.example>"
-    assert resolved["Subject"].startswith("[RESOLVED]")
+    assert resolved["Subject"].startswith("[RECOVERED]")
     assert set(digest.keys()) == HEADERS
     assert digest["Message-ID"] not in {first["Message-ID"], resolved["Message-ID"]}
-    assert digest["Subject"] == "2 incidents (FIRING 2, RESOLVED 0) · prod"
+    assert digest["Subject"] == "2 incidents (FIRING 2, CLOSED 0) · prod"
     text, body = parts(digest)
-    assert text.count("BackOff: Pod/shop/web-1") == 2
-    assert body.count("BackOff: Pod/shop/web-1") == 2
+    assert text.count("Crash loop shop/web") == 2
+    assert body.count("Crash loop shop/web") == 2
 
 
 def test_hostile_event_text_is_inert_in_html_and_cannot_add_headers() -> None:
     hostile_title = "BackOff\r\nBcc: victim@evil.example\r\n\r\n<script>x</script>"
     with smtp_server(SmtpServer()) as server:
-        send(receiver(server.port), incident(message=HOSTILE, title=hostile_title))
+        send(receiver(server.port), incident(message=HOSTILE, workload=hostile_title))
     accepted = only(server)
     assert accepted.rcpt_tos == ["oncall@example.com", "ops@example.com"]
     message = accepted.message
@@ -193,7 +199,7 @@ def test_hostile_event_text_is_inert_in_html_and_cannot_add_headers() -> None:
     names = {line.split(b":", 1)[0].decode() for line in header_block if not line[:1].isspace()}
     assert names == {*HEADERS, "In-Reply-To", "References"}
     assert message["Subject"] == (
-        "[FIRING] critical · BackOff Bcc: victim@evil.example <script>x</script> · prod/shop"
+        "[FIRING] critical · Crash loop shop/BackOff Bcc: victim@evil.example <script>x</script> · prod"
     )
     text, body = parts(message)
     for tag in ("<script", "<a href", "<img", "<b>"):
@@ -360,19 +366,19 @@ def test_a_digest_stops_fitting_before_the_limit() -> None:
 @pytest.mark.parametrize(
     ("language", "subject", "words"),
     [
-        ("en", "[FIRING] critical · ", ("Cluster", "Occurrences", "Recent messages")),
-        ("zh", "[告警] 严重 · ", ("集群", "发生次数", "最近消息")),
+        ("en", "[FIRING] critical · Image pull failing", ("Cluster", "Occurrences", "Recent messages")),
+        ("zh", "[告警] 严重 · 镜像拉取失败", ("集群", "发生次数", "最近消息")),
     ],
 )
 def test_templates_read_in_english_and_chinese(
     language: Language, subject: str, words: tuple[str, ...]
 ) -> None:
     with smtp_server(SmtpServer()) as server:
-        send(receiver(server.port, renderer=Renderer(language=language)), incident(title="镜像拉取失败"))
+        send(receiver(server.port, renderer=Renderer(language=language)), incident(category="image-pull"))
     message = only(server).message
-    assert message["Subject"] == f"{subject}镜像拉取失败 · prod/shop"
+    assert message["Subject"] == f"{subject} shop/web · prod"
     for part in parts(message):
-        assert "镜像拉取失败" in part
+        assert subject.rsplit(" · ", 1)[1] in part
         for word in words:
             assert word in part
     # Relays without 8BITMIME take it: the wire form is 7-bit.

@@ -29,7 +29,7 @@ from notifiers.receivers.feishu import (
 )
 from notifiers.templating import Renderer
 from runtime.log import SECRETS
-from schemas import Incident, IncidentStatus, SampleMessage, Severity
+from schemas import Incident, IncidentStatus, ResolvedBy, SampleMessage, Severity
 from tests.support.vendors.feishu import HOOK_PREFIX, FeishuBot, signature_valid, visible_text
 from tests.support.webhook_server import WebhookServer, webhook_server
 
@@ -118,7 +118,7 @@ def test_card_shows_the_incident_and_links_to_it() -> None:
     header = body["card"]["header"]
     assert header == {
         "template": "red",
-        "title": {"tag": "plain_text", "content": "[FIRING] critical · BackOff: Pod/shop/web-1"},
+        "title": {"tag": "plain_text", "content": "[FIRING] critical · Crash loop shop/web"},
     }
     text = lark_md(body)
     for shown in [
@@ -126,8 +126,9 @@ def test_card_shows_the_incident_and_links_to_it() -> None:
         "**Namespace:** shop",
         "**Workload:** web",
         "**Occurrences:** 3",
-        "**Category:** crash-loop",
-        "**First seen:** 2026-11-27 16:00:00 CST",
+        "**Category:** Crash loop",
+        "**Reason:** BackOff",
+        "**First seen:** 2026-11-27 16:00:00 +08:00",
         "(+3 more)",
         "Back-off restarting failed container web",
         "**inhibited by:** NodeNotReady/node-3",
@@ -153,7 +154,7 @@ def test_text_message_reads_as_plain_text() -> None:
         deliver(make(hook(server), msgtype="text"), one())
     [body] = bot.messages
     lines = body["content"]["text"].splitlines()
-    assert lines[0] == "[FIRING] critical BackOff: Pod/shop/web-1"
+    assert lines[0] == "[FIRING] critical Crash loop shop/web"
     assert "- BackOff Pod/shop/web-1: Back-off restarting failed container web" in lines
 
 
@@ -272,8 +273,10 @@ def test_event_text_cannot_mention_link_or_reshape_a_card(hostile: str) -> None:
     assert len(body["card"]["elements"]) == 1
     text, markdown = visible_text(body), lark_md(body)
     assert not re.search(r"<\s*at\b", text, re.IGNORECASE)
-    assert "@all" not in text
-    assert "@所有人" not in text
+    # lark_md mentions are <at> tags; a bare @all there is text. The plain_text header is defused anyway.
+    header = body["card"]["header"]["title"]["content"]
+    assert "@all" not in header
+    assert "@所有人" not in header
     # The header is plain_text (shown as is); the lark_md body is where markup would act.
     assert not re.search(r"<\s*font\b", markdown, re.IGNORECASE)
     assert "](http" not in markdown
@@ -301,7 +304,7 @@ def test_event_text_cannot_mention_in_a_text_message(hostile: str) -> None:
 
 def test_a_digest_grows_only_while_it_fits_and_shows_every_incident() -> None:
     receiver = make("http://127.0.0.1:1" + HOOK_PREFIX + TOKEN)
-    incidents = [incident(n, title=f"Crash{n:03d}", message="容器反复崩溃 " * 40) for n in range(300)]
+    incidents = [incident(n, message=f"Crash{n:03d} " + "容器反复崩溃 " * 40) for n in range(300)]
     size = 1
     while size < len(incidents) and receiver.fits(Notification(tuple(incidents[: size + 1]))):
         size += 1
@@ -353,17 +356,26 @@ def test_configured_mentions_must_be_open_ids() -> None:
 
 def test_chinese_and_english_labels_and_resolved_colour() -> None:
     bot = FeishuBot(TOKEN)
-    resolved = incident(status=IncidentStatus.RESOLVED)
+    resolved = incident(status=IncidentStatus.RESOLVED).model_copy(
+        update={"resolved_by": ResolvedBy.RECOVERY}
+    )
+    quiet = incident(status=IncidentStatus.RESOLVED).model_copy(update={"resolved_by": ResolvedBy.QUIET})
     with webhook_server(bot) as server:
-        deliver(make(hook(server), renderer=Renderer(language="zh")), one(), one(resolved))
-        deliver(make(hook(server), renderer=Renderer(language="en")), one(resolved))
-    zh_firing, zh_resolved, en_resolved = (body["card"]["header"] for body in bot.messages)
-    assert zh_firing["title"]["content"] == "[告警] 严重 · BackOff: Pod/shop/web-1"
-    assert "**集群:** prod" in lark_md(bot.messages[0])
-    assert "**发生次数:** 3" in lark_md(bot.messages[0])
+        deliver(make(hook(server), renderer=Renderer(language="zh")), one(), one(resolved), one(quiet))
+        deliver(make(hook(server), renderer=Renderer(language="en")), one(resolved), one(quiet))
+    zh_firing, zh_resolved, zh_quiet, en_resolved, en_quiet = (
+        body["card"]["header"] for body in bot.messages
+    )
+    assert zh_firing["title"]["content"] == "[告警] 严重 · 容器崩溃重启 shop/web"
+    assert "**集群：** prod" in lark_md(bot.messages[0])
+    assert "**发生次数：** 3" in lark_md(bot.messages[0])
     assert zh_resolved["title"]["content"].startswith("[已恢复]")
-    assert zh_resolved["template"] == "green"
-    assert en_resolved["title"]["content"].startswith("[RESOLVED]")
+    assert zh_resolved["template"] == en_resolved["template"] == "green"
+    assert en_resolved["title"]["content"].startswith("[RECOVERED]")
+    # Quiet is no recovery: neither the word nor the green.
+    assert zh_quiet["title"]["content"].startswith("[已静默]")
+    assert en_quiet["title"]["content"].startswith("[QUIET]")
+    assert zh_quiet["template"] == en_quiet["template"] == "grey"
 
 
 def test_secrets_stay_out_of_target_errors_and_logs(caplog: pytest.LogCaptureFixture) -> None:

@@ -23,7 +23,7 @@ from notifiers.receivers.wecom_app import WeComAppConfig, WeComAppReceiver
 from notifiers.templating import Language, Renderer
 from runtime.log import SECRETS
 from runtime.redact import REDACTED
-from schemas import Incident, IncidentStatus, SampleMessage, Severity
+from schemas import Incident, IncidentStatus, ResolvedBy, SampleMessage, Severity
 from tests.support.vendors.wecom import ROBOT_PATH, App, Robot, errcode
 from tests.support.webhook_server import Reply, Request, WebhookServer, webhook_server
 
@@ -153,7 +153,7 @@ def test_robot_markdown_payload_is_what_the_group_sees() -> None:
     assert set(message) == {"msgtype", "markdown"}
     assert message["msgtype"] == "markdown"
     text = content(message)
-    assert text.startswith('### <font color="warning">[FIRING]</font> BackOff: Pod/shop/web-1\n')
+    assert text.startswith('### <font color="warning">[FIRING]</font> Crash loop shop/web\n')
     assert "> Cluster: prod\n" in text
     assert "> Objects: Pod/shop/web-1 (+3 more)" in text
     assert "BackOff Pod/shop/web-1: Back-off restarting failed container web" in text
@@ -283,8 +283,22 @@ def test_event_text_cannot_mention_link_or_reshape_a_markdown_message(hostile: s
     benign, crafted = (content(m) for m in contract.messages)
     assert crafted.count("\n") == benign.count("\n")  # no new lines, so no headings or quotes of its own
     assert crafted.count("<font") == benign.count("<font")
-    for forbidden in ("<@", "<at", "<a ", "](http", "http://", "https://", "@all", "**bold**", "`code`"):
+    # Mentions in WeCom markdown are <@userid> (a bare @all is text); no tag, link, emphasis or
+    # code may form, and nothing is escaped with a backslash or an entity WeCom would show.
+    for forbidden in (
+        "<@",
+        "<at",
+        "<a ",
+        '<font color="info">ok',
+        "](http",
+        "http://",
+        "https://",
+        "**bold**",
+        "`code`",
+    ):
         assert forbidden not in crafted
+    for escaped in ("\\_", "\\*", "\\[", "\\`", "&lt;", "&gt;", "&amp;"):
+        assert escaped not in crafted or escaped in hostile
     if '"hi"' in hostile:
         assert 'he said "hi"' in crafted  # quotes are text, and the JSON body stays valid
     if "\ufffd" in hostile:
@@ -331,30 +345,39 @@ def test_a_digest_grows_only_while_it_fits_and_then_arrives_whole(make: Any) -> 
         assert deliver(receiver, fitting, over) == [None, None]
     whole, cut = (content(m) for m in contract.messages)
     assert TRUNCATION_MARKER not in whole
-    assert all(f"web-{n}**" in whole for n in range(1, size + 1))
+    assert all(f"container {n} " in whole for n in range(1, size + 1))
     assert TRUNCATION_MARKER in cut
 
 
 @pytest.mark.parametrize(
     ("language", "expected"),
     [
-        ("en", ["[FIRING]", "> Severity: <font", ">critical<", "> Cluster: prod", "> Occurrences: 3"]),
-        ("zh", ["[告警]", "> 级别: <font", ">严重<", "> 集群: prod", "> 发生次数: 3", "(+3 更多)"]),
+        ("en", ["[FIRING]", "Crash loop shop/web", "> Severity: <font", ">critical<", "> Cluster: prod"]),
+        ("zh", ["[告警]", "容器崩溃重启 shop/web", "> 级别：<font", ">严重<", "> 集群：prod", "(+3 更多)"]),
     ],
 )
 def test_templates_read_in_english_and_chinese(language: Language, expected: list[str]) -> None:
     contract = Robot(KEY)
     renderer = Renderer(language=language, timezone="Asia/Shanghai")
-    resolved = Notification((incident(2, status=IncidentStatus.RESOLVED, severity=Severity.WARNING),))
+    closed = incident(2, status=IncidentStatus.RESOLVED, severity=Severity.WARNING)
+    proof = SampleMessage(reason="Started", message="Started container web", object="Pod/shop/web-2", at=AT)
+    recovered = closed.model_copy(update={"resolved_by": ResolvedBy.RECOVERY, "recovery": proof})
+    quiet = closed.model_copy(update={"resolved_by": ResolvedBy.QUIET, "quiet_seconds": 900.0})
     with webhook_server(contract) as server:
-        deliver(robot(server, renderer=renderer), one(), resolved)
-    firing, recovered = (content(m) for m in contract.messages)
+        deliver(
+            robot(server, renderer=renderer), one(), *(Notification((i,)) for i in (recovered, quiet, closed))
+        )
+    firing, *closings = (content(m) for m in contract.messages)
     for label in expected:
         assert label in firing
-    assert "2026/11/27 16:00:00 CST" in firing
-    assert (
-        '<font color="info">[RESOLVED]' if language == "en" else '<font color="info">[已恢复]'
-    ) in recovered
+    assert "2026-11-27 16:00:00 +08:00" in firing
+    assert "CST" not in firing
+    words = {"en": ("RECOVERED", "QUIET", "CLOSED"), "zh": ("已恢复", "已静默", "已关闭")}[language]
+    for text, word, colour in zip(closings, words, ("info", "comment", "comment"), strict=True):
+        assert f'<font color="{colour}">[{word}]' in text
+    assert words[0] not in closings[1] + closings[2]  # quiet, or a close without evidence, is no recovery
+    assert "16:00 Started" in closings[0] if language == "zh" else "Started at 16:00" in closings[0]
+    assert ("15 分钟无新事件" if language == "zh" else "no new events for 15 min") in closings[1]
 
 
 def test_the_key_never_reaches_logs_errors_or_target(logs: pytest.LogCaptureFixture) -> None:
@@ -427,7 +450,7 @@ def test_app_fetches_a_token_once_and_sends_to_the_configured_recipients() -> No
         "toparty": "2",
         "totag": "7",
     }
-    assert content(message).startswith("[FIRING] BackOff: Pod/shop/web-1\nSeverity: critical\n")
+    assert content(message).startswith("[FIRING] Crash loop shop/web\nSeverity: critical\n")
     assert len(contract.inbox["alice"]) == len(contract.inbox["party:2"]) == 3
 
 
@@ -447,10 +470,8 @@ def test_app_refreshes_an_expired_token_once_and_delivers_once() -> None:
         asyncio.run(run())
         methods = [received.request.method for received in server.all()]
     assert methods == ["GET", "POST", "POST", "GET", "POST"]
-    assert [content(m).split("\n")[0] for m in contract.messages] == [
-        "[FIRING] BackOff: Pod/shop/web-1",
-        "[FIRING] BackOff: Pod/shop/web-2",
-    ]
+    assert ["Pod/shop/web-1" in content(m) for m in contract.messages] == [True, False]
+    assert ["Pod/shop/web-2" in content(m) for m in contract.messages] == [False, True]
 
 
 def test_app_gives_up_for_now_when_even_a_fresh_token_is_refused() -> None:
@@ -520,7 +541,12 @@ def test_app_text_cannot_carry_a_link_tag() -> None:
         assert deliver(app(server), one(message=HOSTILE[1], everywhere=True)) == [None]
     text = content(contract.messages[0])
     assert "<a " not in text
-    assert "&lt;a href=&quot;https://evil.example&quot;&gt;ack&lt;/a&gt;" in text
+    # The tag is broken by an invisible character, not entity-escaped: WeCom shows entities as typed.
+    assert (
+        f'<{ZERO_WIDTH_SPACE}a href="https{ZERO_WIDTH_SPACE}://evil.example">ack<{ZERO_WIDTH_SPACE}/a>'
+        in text
+    )
+    assert "&lt;" not in text
 
 
 def test_app_secret_and_token_never_reach_logs_errors_or_target(logs: pytest.LogCaptureFixture) -> None:
@@ -568,3 +594,25 @@ def test_app_default_budget_never_meets_the_silent_per_member_drop() -> None:
 def test_app_needs_a_recipient() -> None:
     with pytest.raises(ValidationError, match="to_user"):
         WeComAppConfig(name="oncall", corp_id=CORP_ID, corp_secret=CORP_SECRET, agent_id=AGENT_ID)
+
+
+def test_robot_markdown_v2_has_no_colours_or_mentions() -> None:
+    """markdown_v2 renders lists and tables but neither <font> nor <@userid>: the template says
+    the status in bold instead, and a mention is a configuration error, not a silent no-op."""
+    contract = Robot(KEY)
+    with webhook_server(contract) as server:
+        assert deliver(robot(server, msgtype="markdown_v2"), one(message=HOSTILE[2], everywhere=True)) == [
+            None
+        ]
+    [message] = contract.messages
+    assert set(message) == {"msgtype", "markdown_v2"}
+    text = content(message)
+    assert text.startswith("### **[FIRING]** ")
+    assert "<font" not in text.replace(f"<{ZERO_WIDTH_SPACE}font", "")
+    with pytest.raises(ValidationError, match="markdown_v2 messages cannot mention"):
+        WeComConfig(
+            name="ops",
+            url=f"https://qyapi.weixin.qq.com{ROBOT_PATH}?key=k",
+            msgtype="markdown_v2",
+            mentioned_list=("alice",),
+        )

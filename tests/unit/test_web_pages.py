@@ -113,7 +113,8 @@ def test_incident_page_lists_every_version_newest_first(board: Board, pages: Pag
     decisions = re.findall(r'<span class="badge tone-\w+">([^<]+)</span>', body)
     assert decisions == ["silenced", "held: repeat interval", "delivered"]
     assert 'href="/silences#silence-abc123"' in body
-    assert "CST" in body, "times are shown in notifier.timezone"
+    assert "+08:00" in body, "times are shown in the receiver's zone, with its offset"
+    assert "CST" not in body, "never a zone abbreviation (China and US Central alike)"
 
 
 def test_unknown_pages_and_incidents_are_404(pages: PageHandler) -> None:

@@ -13,7 +13,7 @@ from tests.support.vendors import SlidingWindow, json_reply
 from tests.support.webhook_server import Reply, Request
 
 ROBOT_PATH = "/cgi-bin/webhook/send"
-ROBOT_LIMITS = {"text": 2048, "markdown": 4096}
+ROBOT_LIMITS = {"text": 2048, "markdown": 4096, "markdown_v2": 4096}
 APP_LIMITS = {"text": 2048, "markdown": 2048}
 
 
