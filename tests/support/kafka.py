@@ -13,7 +13,6 @@ from confluent_kafka import Consumer, Message, Producer
 
 from runtime.config import HeraldConfig, load_config
 
-
 COUNTING_NEWS = ["new-object", "severity", "new-reason", "recovered-objects", "rate", "count"]
 """processor.notify_on in tests: the product's default news, and every count bump."""
 
