@@ -392,6 +392,19 @@ def _remember_sample(state: IncidentState, clean: CleanEvent) -> None:
     )
 
 
+def _stays_muted(state: IncidentState) -> bool:
+    """The pods of a node not known yet, once a NotReady node muted them: when that node
+    recovers their echo is over too, not news to be heard at last (it closes as quiet,
+    unannounced, as it was never announced)."""
+    labels = state.labels
+    return (
+        state.category == NODE_OUTAGE_CATEGORY
+        and labels.get("kind") != "Node"
+        and not labels.get("node")
+        and state.inhibited_by is not None
+    )
+
+
 def quiet_after(state: IncidentState, timing: Timing) -> float:
     """How long without an occurrence closes this incident as quiet."""
     return (
@@ -421,7 +434,11 @@ def next_action(
         return "resolve"
     if state.dirty and now >= state.due_at:
         return "flush"
-    if state.inhibited_by and inhibitor_of(state.fingerprint, state.labels) is None:
+    if (
+        state.inhibited_by
+        and not _stays_muted(state)
+        and inhibitor_of(state.fingerprint, state.labels) is None
+    ):
         return "uninhibit"  # its source resolved: the target must now be heard
     if (
         not state.dirty
@@ -476,9 +493,10 @@ def tick(
         state.changes = [Change.UNINHIBITED.value]
     state.version += 1
     state.dirty = False
-    update = to_incident(
-        state, now=now, inhibited_by=inhibitor_of(state.fingerprint, state.labels), related=related_of
-    )
+    inhibited_by = inhibitor_of(state.fingerprint, state.labels)
+    if inhibited_by is None and _stays_muted(state):
+        inhibited_by = state.inhibited_by
+    update = to_incident(state, now=now, inhibited_by=inhibited_by, related=related_of)
     state.inhibited_by = update.inhibited_by
     opened = state.opened_at or state.first_seen
     state.emitted_rate = max(state.window_rate, state.occurrences / max(1.0, now - opened))

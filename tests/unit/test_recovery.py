@@ -303,3 +303,21 @@ def test_a_late_write_about_a_time_before_the_proof_does_not_reopen() -> None:
         (IncidentStatus.FIRING, None),
         (IncidentStatus.RESOLVED, ResolvedBy.RECOVERY),
     ]
+
+
+def test_pods_of_an_unknown_node_stay_muted_when_the_node_recovers() -> None:
+    """Alertmanager re-sends a target when its source resolves; the pods' echo of a node that
+    recovered is over, not news: it closes unannounced."""
+    inhibitor = "f" * 32
+    state = observe(None, node_echo("a-7d9c8b6f5d-x2kqp", node=None, at=0), now=T0, timing=TIMING, echo=True)
+    updates = []
+    for second in range(0, 400):
+        source = inhibitor if second < 100 else None  # the node recovers at 100 s
+        state, update = tick(state, now=T0 + second, timing=TIMING, inhibitor_of=lambda _f, _l, s=source: s)
+        assert state is not None
+        if update is not None:
+            updates.append(update)
+    assert [(u.status, u.inhibited_by) for u in updates] == [
+        (IncidentStatus.FIRING, inhibitor),
+        (IncidentStatus.RESOLVED, inhibitor),
+    ]
