@@ -81,7 +81,8 @@ def test_a_burst_of_200_to_one_wecom_robot_is_merged_within_its_limits(
     with webhook_server(robot) as server:
         receiver = {"name": "wecom", "type": "wecom", "url": f"{server.base_url}{ROBOT_PATH}?key={ROBOT_KEY}"}
         configure(namespace, [receiver])
-        publish(namespace, [update(i) for i in range(200)])
+        # Named by workload: a digest entry's title is its category and workload.
+        publish(namespace, [update(i, workload=f"incident{i:03d}") for i in range(200)])
         with notifier(namespace, tmp_path, "wecom"):
 
             def all_titles_seen() -> bool:
