@@ -279,8 +279,15 @@ def occurrence_on(node: str, index: int, *, kind: str = "Pod", workload: str = "
 def test_a_node_that_is_not_ready_inhibits_its_pods_until_it_resolves(
     namespace: Namespace, tmp_path: Path
 ) -> None:
-    # The node's incident resolves 12 s after its last occurrence; the pods keep failing.
-    configure(namespace, group_wait_seconds=2, group_interval_seconds=2, resolve_timeout_seconds=12)
+    # The node's incident closes 12 s after its last occurrence (a node-not-ready incident waits
+    # evidence_timeout for its NodeReady, shortened here too); the pods keep failing.
+    configure(
+        namespace,
+        group_wait_seconds=2,
+        group_interval_seconds=2,
+        resolve_timeout_seconds=12,
+        evidence_timeout_seconds=12,
+    )
     node_down = [occurrence_on("n1", i, kind="Node") for i in range(3)]
     with herald_process(namespace.config_path, "processor", log_dir=tmp_path, name="processor"):
         produce(namespace.bootstrap, namespace.topic("events.raw"), node_down)
