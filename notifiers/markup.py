@@ -96,6 +96,8 @@ _TAG = re.compile(r"<(?=[A-Za-z/!?@$])")
 _LINK = re.compile(r"\](?=[ \t]*(?:[(\[]|$))")
 """The ``](`` of ``[text](url)`` / ``![alt](img)``, the ``][`` of a reference link, and a ``]``
 that ends a value (the template's next character might be a ``(``)."""
+_LEADING_LINK_TAIL = re.compile(r"^(?=[ \t]*\()")
+"""A value that starts with ``(``: after a ``]`` of the template's, it would make a link."""
 _BLOCK_START = re.compile(r"(?m)^(?=[\s#>|:`~\[!<&=]|[-+*](?:\s|$)|-{2,}|\*{2,}|_{2,}|\d+[.)](?:\s|$))")
 """A line that would start a heading, quote, list, rule, table, fence or reference definition."""
 _BOUNDARY_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
@@ -152,7 +154,7 @@ class Dialect:
         text = text.translate(self.table)
         if self.boundary_underscore:
             text = _BOUNDARY_UNDERSCORE.sub(LOOK_ALIKES["_"], text)
-        text = _LINK.sub("]" + ZERO_WIDTH_SPACE, text)
+        text = _LEADING_LINK_TAIL.sub(ZERO_WIDTH_SPACE, _LINK.sub("]" + ZERO_WIDTH_SPACE, text))
         text = defuse_urls(text)
         if self.at_mentions:
             text = defuse_mentions(text)
@@ -177,7 +179,8 @@ def plain(text: str) -> str:
     text = defuse_tags(" ".join(clean_text(text).split("\n")))
     # Brackets mean nothing in a text message, but a title (DingTalk's, Feishu's header) may be
     # shown by a client that does parse them: an invisible break costs nothing.
-    return defuse_urls(defuse_mentions(_LINK.sub("]" + ZERO_WIDTH_SPACE, text)))
+    unlinked = _LEADING_LINK_TAIL.sub(ZERO_WIDTH_SPACE, _LINK.sub("]" + ZERO_WIDTH_SPACE, text))
+    return defuse_urls(defuse_mentions(unlinked))
 
 
 def markdown(text: str) -> str:
