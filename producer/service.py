@@ -21,8 +21,7 @@ import time
 from types import FrameType
 
 from confluent_kafka import KafkaException
-from kubernetes import config as kube_config
-from kubernetes.client import ApiClient, Configuration
+from kubernetes.client import ApiClient
 
 from producer import metrics
 from producer.checkpoints import checkpoint_key, load_checkpoints
@@ -32,6 +31,7 @@ from producer.watch import ClusterWatcher
 from runtime.config import ClusterSource, HeraldConfig, ProducerSettings
 from runtime.http import Check, serve_health
 from runtime.kafka import await_topics, stage_topics
+from runtime.kube import api_client
 from schemas import ProducerCheckpoint
 from schemas.base import utc_now
 
@@ -45,14 +45,7 @@ unhealthy: a restart would not bring the broker back)."""
 
 def api_client_for(source: ClusterSource) -> ApiClient:
     """An authenticated client for one cluster: in-cluster service account or a kubeconfig context."""
-    if source.in_cluster:
-        configuration = Configuration()
-        kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return ApiClient(configuration)
-    client: ApiClient = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(source.kubeconfig) if source.kubeconfig else None, context=source.context
-    )
-    return client
+    return api_client(in_cluster=source.in_cluster, kubeconfig=source.kubeconfig, context=source.context)
 
 
 def watch_key(settings: ProducerSettings, cluster: str) -> str:
