@@ -53,6 +53,7 @@ lint: venv ## ruff, mypy (strict), import contracts, JSON Schema files up to dat
 	$(BIN)/lint-imports
 	$(BIN)/python -m schemas.export --check
 	$(BIN)/python -m herald.config_reference --check
+	$(BIN)/python -m herald.template_reference --check
 
 unit: venv ## fast tests, no broker
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -67,9 +68,10 @@ e2e: venv kafka-jars ## the pipeline against a real Kubernetes control plane (bu
 demo: venv kafka-jars ## run the pipeline on sample events and print the alerts it delivers
 	$(WITH_KAFKA) $(BIN)/herald demo
 
-schemas: venv ## regenerate schemas/json and docs/configuration.md from the models
+schemas: venv ## regenerate schemas/json, docs/configuration.md and docs/templates.md from the models
 	$(BIN)/python -m schemas.export
 	$(BIN)/python -m herald.config_reference
+	$(BIN)/python -m herald.template_reference
 
 clean: kafka-stop ## remove the virtualenv and local state (not the jar cache)
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache

@@ -2,7 +2,8 @@
 
 Loading the file validates the shared sections; each receiver entry is then built the way
 its notifier would build it (``build_receiver``), so its own settings are checked too,
-without sending anything. The effective configuration, defaults filled in, is printed
+without sending anything, and its templates are rendered on sample incidents
+(herald/template_check.py). The effective configuration, defaults filled in, is printed
 with every secret masked.
 """
 
@@ -15,9 +16,11 @@ from collections.abc import Iterator
 import yaml
 from pydantic import BaseModel, SecretStr
 
+from herald.template_check import check_templates, link_issue
 from notifiers.receivers import REGISTRY, Receiver
 from notifiers.runner import build_receiver
 from notifiers.sinks import KUBE_EVENTER, KubeEventerEntry
+from notifiers.templating import BrokenTemplateError
 from runtime.config import ConfigError, ConfigIssue, HeraldConfig
 from runtime.redact import url_secrets
 
@@ -31,6 +34,7 @@ MIN_SCRUBBED = 4
 def check_config(config: HeraldConfig, *, quiet: bool = False) -> int:
     """Print the effective config (unless ``quiet``) and return 0, or print the errors and return 2."""
     issues: list[ConfigIssue] = []
+    warnings: list[ConfigIssue] = []
     receivers: list[Receiver] = []
     effective: list[BaseModel] = []
     for index, entry in enumerate(config.receivers):
@@ -39,10 +43,21 @@ def check_config(config: HeraldConfig, *, quiet: bool = False) -> int:
             effective.append(receiver_settings(config, index))
         except ConfigError as exc:
             issues.extend(exc.issues)
+            continue
+        except BrokenTemplateError as exc:
+            issues.append(link_issue(config, exc))
+            continue
+        templates = check_templates(config, index, effective[-1])
+        issues.extend(templates.errors)
+        warnings.extend(templates.warnings)
+        receivers.extend(templates.receivers)
     asyncio.run(_close(receivers))
     secrets = [*secret_values(config), *(value for model in effective for value in secret_values(model))]
+    if warnings and not quiet:
+        print(scrub("configuration warning:\n" + "\n".join(map(str, warnings)), secrets), file=sys.stderr)
     if issues:
-        print(scrub("configuration error:\n" + "\n".join(map(str, issues)), secrets), file=sys.stderr)
+        shown = dict.fromkeys(map(str, issues))  # the link template's, once for every receiver
+        print(scrub("configuration error:\n" + "\n".join(shown), secrets), file=sys.stderr)
         return 2
     if not quiet:
         document = config.model_dump(mode="json", by_alias=True)

@@ -86,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--incident", type=Path, help="an Incident as JSON (e.g. from the alerts topic)")
     render.add_argument("--language", choices=["en", "zh"], help="override the receiver's language")
     render.add_argument("--timezone", help="override the receiver's time zone, e.g. Asia/Shanghai")
+    render.add_argument(
+        "--list-vars",
+        action="store_true",
+        help="list the variables and filters every template can use (docs/templates.md), and exit",
+    )
 
     check = sub.add_parser(
         "check-config",
@@ -140,15 +145,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _render(args: argparse.Namespace, config: HeraldConfig) -> int:
-    """``herald render``: the named receiver's message, or every receiver's under its name."""
+    """``herald render``: the named receiver's message, or every receiver's under its name.
+    A template that fails is one line naming the receiver and the template's line, exit 2."""
+    if args.list_vars:
+        from herald.template_reference import variable_table
+
+        print(variable_table())
+        return 0
+    from notifiers.errors import PermanentError
     from notifiers.preview import render_preview
 
     names = [args.receiver] if args.receiver else [entry.name for entry in config.receivers]
     for name in names:
         if not args.receiver:
             print(f"── {name} ({config.receiver(name)[1].type}) ──")
-        print(
-            render_preview(
+        try:
+            text = render_preview(
                 config,
                 name,
                 incidents=args.incidents,
@@ -157,7 +169,11 @@ def _render(args: argparse.Namespace, config: HeraldConfig) -> int:
                 language=args.language,
                 timezone=args.timezone,
             )
-        )
+        except PermanentError as exc:
+            index = config.receiver(name)[0]
+            print(f"{config.source_file}: receivers[{index}] ({name}): {exc}", file=sys.stderr)
+            return 2
+        print(text)
     return 0
 
 

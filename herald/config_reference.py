@@ -301,6 +301,7 @@ def render() -> str:
         "a typo is the usual cause; every error names the file, the line and the key path.",
         "`herald -c herald.yaml check-config` validates the whole file, every receiver included,",
         "and prints the effective configuration with defaults filled in and secrets masked.",
+        "The variables templates can use are in [templates.md](templates.md).",
         "",
         "## A minimal configuration",
         "",

@@ -124,7 +124,7 @@ def kube_eventer_matchers(
     """Matchers that select what a kube-eventer sink with these query parameters would send.
 
     ``level=Warning`` keeps incidents of severity warning or above; ``Normal`` keeps all, as
-    in the chat sinks (the webhook sink instead keeps exactly that event type). ``namespaces``
+    in every kube-eventer sink. ``namespaces``
     and ``kinds`` are comma lists of exact values. ``reason`` is a comma list of regular
     expressions that, as in Go's ``regexp.Match``, may match anywhere in the reason. Only
     incidents whose occurrences all agree carry ``kind`` and ``reason`` labels, so a filter

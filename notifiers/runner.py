@@ -45,7 +45,7 @@ from notifiers.pacing import Budget
 from notifiers.receivers import REGISTRY, Receiver, ReceiverFactory
 from notifiers.retry import backoff_delay
 from notifiers.routing import RouteTree
-from notifiers.sinks import KUBE_EVENTER, KubeEventerEntry
+from notifiers.sinks import KUBE_EVENTER, KubeEventerEntry, SinkError
 from notifiers.state import NotificationLog, SilenceBook, log_key
 from notifiers.templating import Renderer
 from runtime.config import ConfigError, ConfigIssue, HeraldConfig, ReceiverEntry
@@ -115,9 +115,14 @@ def _sink_receiver(
 ) -> tuple[ReceiverFactory, BaseModel, tuple[Matcher, ...]]:
     """A kube-eventer sink URI's receiver settings, validated by that receiver's model with
     errors located at the ``sink`` key and naming the sink's parameters, and its filters."""
-    spec = config.validate_section(("receivers", index), KubeEventerEntry, entry.settings()).spec
-    factory = REGISTRY[spec.type]
+    sink = config.validate_section(("receivers", index), KubeEventerEntry, entry.settings())
     at = ("receivers", index, "sink")
+    try:
+        spec = sink.resolved(config.base_dir)
+    except SinkError as exc:
+        key = "custom_body_manifest" if sink.custom_body_manifest is not None else "sink"
+        raise config.error_at(("receivers", index, key), str(exc)) from None
+    factory = REGISTRY[spec.type]
     try:
         settings = config.validate_section(
             at, factory.config_model, {"name": entry.name, "type": spec.type, **spec.settings}
@@ -404,12 +409,20 @@ class Notifier:
     def _next_notification(self, queue: list[Incident]) -> Notification:
         taken = [queue.pop(0)]
         if queue and self._rate.available() < len(queue) + 1:
-            while queue and self._receiver.fits(Notification((*taken, queue[0]))):
+            while queue and self._fits(Notification((*taken, queue[0]))):
                 taken.append(queue.pop(0))
         if len(taken) > 1:
             self.stats.digests += 1
             DIGEST_MERGES.labels(self._name).inc(len(taken))
         return Notification(tuple(taken))
+
+    def _fits(self, notification: Notification) -> bool:
+        """A digest that cannot be rendered does not fit: its incidents go one by one, and a
+        template that fails on each of them too is dead-lettered with them, not a crash."""
+        try:
+            return self._receiver.fits(notification)
+        except PermanentError:
+            return False
 
     def _settle(self, notification: Notification, attempts: Attempts) -> None:
         """Record what happened to every incident in the notification, durably, before committing."""

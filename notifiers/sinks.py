@@ -11,11 +11,17 @@ a secret: errors name parameters and show URLs redacted, never as written.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, quote, unquote_plus, urlsplit, urlunsplit
 
+import yaml
+from kubernetes.client import CoreV1Api
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,18 +34,13 @@ from pydantic import (
 
 from notifiers.routing import kube_eventer_matchers
 from runtime.config import ConfigError
+from runtime.kube import api_client
 from runtime.redact import redact_url
 from schemas.matchers import Matcher, MatchOp
 
 KUBE_EVENTER = "kube_eventer"
 """The receiver type of an entry given as a kube-eventer sink URI."""
 
-BODY_ADVICE = (
-    "kube-herald does not read ConfigMaps; write the body as a Jinja template file in "
-    "notifier.templates_dir (render values with |tojson) and configure a receiver of type webhook "
-    "with url, method, headers and body_template: <file>, with this sink's filters as matchers on "
-    "its route"
-)
 LINK_ADVICE = (
     "kube-eventer used cluster_id and region only for Alibaba Cloud console links in markdown messages; set "
     "notifier.link_template to link every incident (e.g. to your cluster's console page)"
@@ -49,8 +50,6 @@ WECHAT_LABEL_ADVICE = (
     "this label's value) and drop label; a wecom_app message has no other place for it"
 )
 UNSUPPORTED: dict[tuple[str, str], str] = {
-    ("webhook", "custom_body_configmap"): BODY_ADVICE,
-    ("webhook", "custom_body_configmap_namespace"): BODY_ADVICE,
     ("dingtalk", "cluster_id"): LINK_ADVICE,
     ("dingtalk", "region"): LINK_ADVICE,
     ("wechat", "label"): WECHAT_LABEL_ADVICE,
@@ -65,6 +64,17 @@ class SinkError(ValueError):
 
 
 @dataclass(frozen=True)
+class ConfigMapRef:
+    """The ConfigMap whose ``content`` key holds a webhook sink's body template."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
 class SinkSpec:
     """What a sink URI stands for: a receiver ``type``, its ``settings`` (without name and type;
     secrets as SecretStr) and the ``matchers`` an incident must pass to go there."""
@@ -74,6 +84,12 @@ class SinkSpec:
     matchers: list[Matcher]
     parameters: dict[str, str] = field(default_factory=dict)
     """The sink parameter each setting came from, so errors name what the user wrote."""
+    body_configmap: ConfigMapRef | None = None
+    """Where kube-eventer read the body template from (``custom_body_configmap``): the
+    template becomes the receiver's ``custom_body`` once read."""
+    notes: list[str] = field(default_factory=list)
+    """Parameters carried over with another meaning, or left out because the receiver does
+    what they did anyway: said to the user, never an error."""
 
     def located(self, error: ConfigError, at: tuple[str | int, ...]) -> ConfigError:
         """``error`` (of the settings validated at ``at``) with settings named as sink parameters."""
@@ -107,6 +123,15 @@ class KubeEventerEntry(BaseModel):
             return {**data, "sink": SecretStr(data["sink"])}
         return data
 
+    custom_body_manifest: Path | None = Field(
+        None,
+        description="For a webhook sink with custom_body_configmap: a file holding that ConfigMap "
+        "(YAML, e.g. from kubectl get -o yaml) or its content alone. Unset: the ConfigMap is read "
+        "from the cluster (in-cluster, else kubeconfig and kube_context) when the notifier starts.",
+    )
+    kubeconfig: str | None = Field(None, description="Kubeconfig to read the ConfigMap with.")
+    kube_context: str | None = Field(None, description="Its context (default: the current one).")
+
     @field_validator("sink")
     @classmethod
     def _parses(cls, sink: SecretStr) -> SecretStr:
@@ -116,6 +141,79 @@ class KubeEventerEntry(BaseModel):
     @property
     def spec(self) -> SinkSpec:
         return parse_sink(self.sink.get_secret_value())
+
+    def resolved(self, base: Path) -> SinkSpec:
+        """The spec with its body template read (``custom_body_manifest`` is relative to ``base``)."""
+        spec = self.spec
+        if spec.body_configmap is None:
+            return spec
+        if self.custom_body_manifest is not None:
+            path = (
+                self.custom_body_manifest
+                if self.custom_body_manifest.is_absolute()
+                else base / self.custom_body_manifest
+            )
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SinkError(f"custom_body_manifest: cannot read {path}: {exc.strerror}") from None
+            body = body_from_manifests(text, spec.body_configmap)
+        else:
+            body = read_configmap_body(
+                spec.body_configmap, kubeconfig=self.kubeconfig, context=self.kube_context
+            )
+        return replace(spec, settings={**spec.settings, "custom_body": body})
+
+
+def body_from_manifests(text: str, ref: ConfigMapRef) -> str:
+    """The ``content`` of ConfigMap ``ref`` in YAML ``text`` (documents or a List), or ``text``
+    itself when it holds no Kubernetes object (a template file)."""
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError:
+        return text  # a template is rarely valid YAML
+    objects = [item for d in documents if isinstance(d, dict) for item in (d.get("items") or [d])]
+    kinds = [o for o in objects if isinstance(o, dict) and "kind" in o and "apiVersion" in o]
+    if not kinds:
+        return text
+    for item in kinds:
+        meta = item.get("metadata") or {}
+        if item.get("kind") == "ConfigMap" and meta.get("name") == ref.name:
+            if meta.get("namespace", ref.namespace) != ref.namespace:
+                continue
+            return _content_of(item.get("data"), ref)
+    raise SinkError(f"custom_body_manifest: no ConfigMap {ref} in the file")
+
+
+def read_configmap_body(
+    ref: ConfigMapRef, *, kubeconfig: str | None = None, context: str | None = None
+) -> str:
+    """The ``content`` of ConfigMap ``ref`` read from the cluster: in-cluster when run in a pod,
+    else from the kubeconfig, as kube-eventer read it (which fell back to its default body on
+    any failure; a silent fallback would change every message, so here it is an error)."""
+    where = f"cannot read ConfigMap {ref} (or give it as custom_body_manifest)"
+    in_cluster = kubeconfig is None and context is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    try:
+        core = CoreV1Api(api_client(in_cluster=in_cluster, kubeconfig=kubeconfig, context=context))
+        found = core.read_namespaced_config_map(ref.name, ref.namespace)
+    except ApiException as exc:
+        raise SinkError(f"custom_body_configmap: {where}: HTTP {exc.status} {exc.reason}") from None
+    except (ConfigException, OSError, ValueError) as exc:
+        raise SinkError(f"custom_body_configmap: {where}: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # urllib3's errors: the cluster is unreachable
+        raise SinkError(
+            f"custom_body_configmap: {where}: the cluster is unreachable ({type(exc).__name__})"
+        ) from None
+    return _content_of(found.data, ref)
+
+
+def _content_of(data: object, ref: ConfigMapRef) -> str:
+    content = data.get("content") if isinstance(data, dict) else None
+    if not isinstance(content, str) or not content.strip():
+        raise SinkError(
+            f"custom_body_configmap: ConfigMap {ref} has no data.content (kube-eventer reads that key)"
+        )
+    return content
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,15 +343,12 @@ def _wechat(parts: SplitResult, query: _Query) -> SinkSpec:
 
 def _webhook(parts: SplitResult, query: _Query) -> SinkSpec:
     endpoint = _endpoint(parts, "webhook")
-    settings: dict[str, Any] = {}
     method = query.one("method")
     if method and method.upper() == "GET":
         raise SinkError(
             "method=GET is not supported: kube-herald sends the body with POST (the default when "
             "method is left out), PUT or PATCH"
         )
-    if method:
-        settings["method"] = method.upper()
     headers: dict[str, SecretStr] = {}
     for header in query.values("header"):
         name, equals, value = header.partition("=")
@@ -262,13 +357,81 @@ def _webhook(parts: SplitResult, query: _Query) -> SinkSpec:
                 "header: expected header=<Name>=<value>, e.g. header=Content-Type=application/json"
             )
         headers[name.strip().lower()] = SecretStr(value)  # names are case-insensitive; ours are lower
+    matchers = _filters(query, default_level=None, reason=True)
+    body = _body_configmap(query)
+    # The rest belong to the target (a robot's key=…), as kube-eventer sent the whole URL.
+    rest = query.rest()
+    target = "&".join(p.raw for p in rest)
+    url = f"{endpoint}?{target}" if target else endpoint
+    native = (
+        "wecom"
+        if _is_wecom_robot(parts, rest)
+        else "dingtalk"
+        if _is_dingtalk_robot(parts, rest) and body is None
+        else None
+    )
+    if native is not None:
+        robot = _native_robot(native, url, method=method, headers=headers)
+        return replace(robot, matchers=matchers, body_configmap=body)
+    settings: dict[str, Any] = {"url": SecretStr(url)}
+    if method:
+        settings["method"] = method.upper()
     if headers:
         settings["headers"] = headers
-    matchers = _filters(query, default_level=None, reason=True)
-    # The rest belong to the target (a robot's key=…), as kube-eventer sent the whole URL.
-    target = "&".join(p.raw for p in query.rest())
-    settings["url"] = SecretStr(f"{endpoint}?{target}" if target else endpoint)
-    return SinkSpec("webhook", settings, matchers, {"headers": "header"})
+    return SinkSpec("webhook", settings, matchers, {"headers": "header"}, body_configmap=body)
+
+
+def _body_configmap(query: _Query) -> ConfigMapRef | None:
+    """kube-eventer's ``custom_body_configmap`` (namespace ``default`` unless given)."""
+    name = query.one("custom_body_configmap")
+    namespace = query.one("custom_body_configmap_namespace")
+    if not name:
+        if namespace:
+            raise SinkError("custom_body_configmap_namespace is given without custom_body_configmap")
+        return None
+    for value in (name, namespace or "default"):
+        if not _DNS_NAME.fullmatch(value):
+            raise SinkError(
+                "custom_body_configmap: expected a ConfigMap name and namespace as Kubernetes writes them"
+            )
+    return ConfigMapRef(namespace or "default", name)
+
+
+def _is_wecom_robot(parts: SplitResult, rest: list[_Param]) -> bool:
+    """A WeCom group robot's webhook (``…/cgi-bin/webhook/send?key=…``), on WeCom's host or a
+    private deployment's."""
+    return parts.path.rstrip("/") == "/cgi-bin/webhook/send" and any(
+        p.name == "key" and p.value for p in rest
+    )
+
+
+def _is_dingtalk_robot(parts: SplitResult, rest: list[_Param]) -> bool:
+    """A DingTalk custom robot's webhook (``oapi.dingtalk.com/robot/send?access_token=…``)."""
+    host = parts.hostname or ""
+    return (
+        (host == "oapi.dingtalk.com" or host.endswith(".dingtalk.com"))
+        and parts.path.rstrip("/") == "/robot/send"
+        and any(p.name == "access_token" and p.value for p in rest)
+    )
+
+
+def _native_robot(kind: str, url: str, *, method: str | None, headers: dict[str, SecretStr]) -> SinkSpec:
+    """A webhook sink whose URL is a chat robot's: that vendor's own receiver, which reads the
+    robot's error codes, paces to its limit and cuts to its byte limits."""
+    notes = [
+        f"the URL is a {VENDOR_NAMES[kind]} robot's: kube-herald's {kind} receiver reads its error "
+        "codes, paces to 20 messages a minute and cuts to its byte limits"
+    ]
+    if method and method.upper() != "POST":
+        notes.append(f"method={method.upper()} left out: the robot takes POST")
+    other = sorted(name for name in headers if name != "content-type")
+    if other:
+        notes.append(f"header {', '.join(other)} left out: the robot needs none")
+    return SinkSpec(kind, {"url": SecretStr(url)}, [], notes=notes)
+
+
+VENDOR_NAMES = {"wecom": "WeCom group", "dingtalk": "DingTalk"}
+_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 def _endpoint(parts: SplitResult, kind: str) -> str:
@@ -281,25 +444,19 @@ def _endpoint(parts: SplitResult, kind: str) -> str:
 def _filters(query: _Query, *, default_level: str | None, reason: bool = False) -> list[Matcher]:
     """kube-eventer's filter parameters as matchers. Its chat sinks pass an event type at or above
     ``level`` (default Warning); its webhook sink filters only when ``level`` is given, and then
-    passes exactly that type, so there ``Normal`` keeps incidents of severity info."""
+    the same way (``Normal`` passes Normal and Warning)."""
     level = query.one("level")
-    namespaces, kinds = query.joined("namespaces"), query.joined("kinds")
-    reasons = query.joined("reason") if reason else None
-    exact_normal = default_level is None and level == "Normal"
     try:
-        matchers = kube_eventer_matchers(
-            level=None if exact_normal else (default_level if level is None else level),
-            namespaces=namespaces,
-            kinds=kinds,
-            reason=reasons,
+        return kube_eventer_matchers(
+            level=default_level if level is None else level,
+            namespaces=query.joined("namespaces"),
+            kinds=query.joined("kinds"),
+            reason=query.joined("reason") if reason else None,
         )
     except ValidationError as exc:
         raise SinkError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
     except ValueError as exc:
         raise SinkError(str(exc)) from None
-    if exact_normal:
-        matchers.insert(0, Matcher(name="severity", op=MatchOp.EQUAL, value="info"))
-    return matchers
 
 
 def _no_other_parameters(query: _Query, kind: str) -> None:

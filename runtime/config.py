@@ -750,6 +750,20 @@ class HeraldConfig(Settings):
     def source_file(self) -> str:
         return self._source.file if self._source else "<defaults>"
 
+    @property
+    def base_dir(self) -> Path:
+        """What relative paths in the file are relative to: the file's directory."""
+        return Path(self._source.file).parent if self._source else Path()
+
+    def issue_at(self, path: tuple[str | int, ...], message: str) -> ConfigIssue:
+        """A problem found after validation (a template that fails, a ConfigMap that cannot be
+        read), located at ``path``."""
+        line = self._source.line_of(path) if self._source else None
+        return ConfigIssue(self.source_file, path, line, message)
+
+    def error_at(self, path: tuple[str | int, ...], message: str) -> ConfigError:
+        return ConfigError([self.issue_at(path, message)])
+
 
 @dataclass(frozen=True)
 class ConfigIssue:

@@ -130,7 +130,8 @@ def _raise_for_answer(response: httpx.Response, *, target: str, secrets: list[st
         answer = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         answer = None
-    if not isinstance(answer, dict) or not isinstance(answer.get("errcode"), int):
+    # type() rather than isinstance(): JSON false is no errcode 0.
+    if not isinstance(answer, dict) or type(answer.get("errcode")) is not int:
         shown = scrub(response.text, secrets)[:MAX_BODY_SHOWN]  # scrub first: a cut secret would not match
         raise PermanentError(f"{target} answered without an errcode: {shown}")
     code = answer["errcode"]

@@ -107,13 +107,13 @@ def check_answer(response: httpx.Response, *, target: str, secrets: list[str]) -
         shown = scrub(response.text, secrets)[:MAX_BODY_SHOWN]  # scrub first: a cut secret would not match
         raise PermanentError(f"{target} answered without a Feishu verdict: {shown}")
     code = answer.get("code", answer.get("StatusCode"))
-    if code == CODE_OK:
+    if type(code) is int and code == CODE_OK:  # not isinstance: JSON false is no code 0
         return
     message = scrub(str(answer.get("msg") or answer.get("StatusMessage") or ""), secrets)[:MAX_BODY_SHOWN]
     if code == CODE_RATE_LIMITED:
         pause = retry_after_seconds(response.headers.get("retry-after")) or RATE_LIMITED_RETRY_AFTER
         raise RetryableError(f"{target} is rate limited (code {code}): {message}", retry_after=pause)
-    reason = REFUSALS.get(code, "unknown error") if isinstance(code, int) else "no code in the answer"
+    reason = REFUSALS.get(code, "unknown error") if type(code) is int else "no code in the answer"
     raise PermanentError(f"{target} refused the message: code {code} ({reason}): {message}")
 
 

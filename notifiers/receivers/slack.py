@@ -18,8 +18,8 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from notifiers.errors import PermanentError
-from notifiers.http import MAX_BODY_SHOWN, post, pretty_json
+from notifiers.errors import PermanentError, RetryableError
+from notifiers.http import MAX_BODY_SHOWN, post, pretty_json, retry_after_seconds
 from notifiers.markup import TRUNCATION_MARKER, Clip, Markup
 from notifiers.markup import slack as escape_mrkdwn
 from notifiers.notification import Notification
@@ -42,6 +42,14 @@ MESSAGE_CHARS = 20_000
 """Our budget for all block text: half the 40,000 characters past which Slack cuts a message."""
 MIN_BODY_CHARS = 300
 """What each incident keeps of its details when a message must be cut to the budget."""
+
+RETRYABLE_ERRORS = frozenset(
+    {"rate_limited", "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+"""``error`` codes of a ``{"ok": false}`` answer that a later attempt can cure: Slack's rate
+limit (spelled both ways) and its transient server errors. Every other code is permanent."""
+RATE_LIMIT_PAUSE_SECONDS = 1.0
+"""After a rate-limit answer without Retry-After: Slack's budget is about one message a second."""
 
 _MENTION = r"<(?:!here|!channel|!everyone|@[UW][A-Z0-9]{2,}|!subteam\^S[A-Z0-9]{2,})>"
 MENTION_PATTERN = re.compile(rf"{_MENTION}(?: {_MENTION})*")
@@ -167,12 +175,35 @@ class SlackReceiver:
         await self._client.aclose()
 
     def _read_answer(self, response: httpx.Response) -> None:
-        """Slack answers a 2xx ``ok``; its errors (429 with Retry-After, 400 invalid_payload,
-        403 action_prohibited, 404 channel_not_found, 410 channel_is_archived, 5xx) are HTTP
-        statuses, classified by ``post``. Any other 2xx body is not a delivery we can vouch for."""
-        if response.text.strip() != "ok":
-            body = scrub(response.text, self._secrets)[:MAX_BODY_SHOWN]
-            raise PermanentError(f"{self.target} answered HTTP {response.status_code}: {body!r}")
+        """Slack's verdict in a 2xx answer (its HTTP errors, 429 with Retry-After, 400
+        invalid_payload, 403, 404, 410, 5xx, were classified by ``post``).
+
+        An incoming webhook answers plain ``ok``; the Web API and proxies in front of Slack
+        answer JSON ``{"ok": true}`` or ``{"ok": false, "error": "…"}``: both successes count,
+        and a false ``ok`` is retryable for the codes in :data:`RETRYABLE_ERRORS` (after
+        Retry-After, or a second), permanent otherwise. Any other 2xx body (an HTML page from
+        a proxy, an empty 204) is permanent: it proves no delivery, and retrying a message
+        that may have arrived could post it twice."""
+        text = response.text.strip()
+        if text == "ok":
+            return
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            answer = None
+        shown = scrub(response.text, self._secrets)[:MAX_BODY_SHOWN]  # scrub first: a cut may split a secret
+        if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+            raise PermanentError(f"{self.target} answered HTTP {response.status_code}: {shown!r}")
+        if answer["ok"]:
+            return
+        error = answer.get("error")
+        reason = f"{self.target} answered HTTP {response.status_code} with ok false: {shown}"
+        if error in RETRYABLE_ERRORS:
+            pause = retry_after_seconds(response.headers.get("retry-after"))
+            if pause is None and error in {"rate_limited", "ratelimited"}:
+                pause = RATE_LIMIT_PAUSE_SECONDS
+            raise RetryableError(reason, retry_after=pause)
+        raise PermanentError(reason)
 
     def preview(self, notification: Notification) -> str:
         return pretty_json(self.message(notification)[0])

@@ -5,10 +5,17 @@ posts the card it is given and answers 202 Accepted. Teams refuses messages over
 so the card is measured as serialized JSON and the incidents' details are cut to fit.
 Every TextBlock and fact is Adaptive Card markdown, so event text is escaped for it; the
 only mention is the configured user, attached as an ``msteams`` mention entity.
+
+Workflows signals errors by HTTP status only. The retired Office 365 connectors
+(``…webhook.office.com/webhookb2/…``) answered ``1`` on success and HTTP 200 with
+"Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error
+429 with ContextId …" on failure (Microsoft documents the wrapping as deliberate,
+MicrosoftDocs/msteams-docs#1810): such a text is read as the status it names.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
@@ -16,13 +23,14 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from notifiers.http import post, pretty_json
+from notifiers.errors import PermanentError, RetryableError
+from notifiers.http import MAX_BODY_SHOWN, post, pretty_json
 from notifiers.markup import DIALECTS, Clip, json_size, truncate_json_text
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
 from runtime.log import register_secrets
-from runtime.redact import redact_url, url_secrets
+from runtime.redact import redact_url, scrub, url_secrets
 from schemas import Incident, IncidentStatus, Severity
 
 MAX_PAYLOAD_BYTES = 27_000
@@ -35,6 +43,9 @@ incidents instead."""
 CARD_VERSION = "1.4"
 MIN_SECRET_CHARS = 12
 escape_markdown = DIALECTS["teams"].neutralise
+
+CONNECTOR_FAILURE = re.compile(r"Microsoft Teams endpoint returned HTTP error (\d{3})")
+"""How a connector words the status it wrapped in its 200 answer."""
 
 COLORS = {Severity.CRITICAL: "Attention", Severity.WARNING: "Warning", Severity.INFO: "Accent"}
 CLOSED_COLORS = {"recovered": "Good", "quiet": "Default", "closed": "Default"}
@@ -100,6 +111,21 @@ def _text_block(text: str, **style: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": text, "wrap": True, **style}
 
 
+def raise_for_connector_text(response: httpx.Response, *, target: str, secrets: list[str]) -> None:
+    """A 2xx answer whose text says Teams refused the message (a connector's way) fails as
+    the status it names would: 408, 429 and 5xx retryable, other codes permanent. Any other
+    2xx (Workflows' empty 202, a connector's ``1``) is a delivery."""
+    found = CONNECTOR_FAILURE.search(response.text[:2000])
+    if found is None:
+        return
+    status = int(found.group(1))
+    shown = scrub(response.text, secrets)[:MAX_BODY_SHOWN]  # scrub first: a cut may split a secret
+    message = f"{target} answered HTTP {response.status_code} wrapping HTTP {status}: {shown}"
+    if status in {408, 429} or status >= 500:
+        raise RetryableError(message)
+    raise PermanentError(message)
+
+
 class TeamsReceiver:
     config_model: ClassVar[type[BaseModel]] = TeamsConfig
     type = "teams"
@@ -127,9 +153,10 @@ class TeamsReceiver:
     async def send(self, notification: Notification) -> None:
         """Workflows answers 202 once the flow has the card; 429 (throttled) and 5xx are
         retryable, any other 4xx (bad signature, flow deleted, 413) is permanent: ``post``
-        reads all of it from the HTTP status, the only signal Workflows gives."""
+        reads all of it from the HTTP status, the only signal Workflows gives. A connector's
+        200 that wraps an error is read by :func:`raise_for_connector_text`."""
         body, _ = self.message(notification)
-        await post(
+        response = await post(
             self._client,
             method="POST",
             url=self._url,
@@ -138,6 +165,7 @@ class TeamsReceiver:
             target=self.target,
             secrets=self._secrets,
         )
+        raise_for_connector_text(response, target=self.target, secrets=self._secrets)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -3,8 +3,11 @@
 Configured with the webhook URL exactly as WeCom shows it when the robot is added to a
 group (the key is part of it, so the whole URL is a secret); private WeCom deployments
 differ only by host, which the full URL covers. WeCom answers HTTP 200 with an
-``errcode`` in the body: :func:`raise_for_errcode` reads it, for this receiver and for the
-application-message receiver (``wecom_app``), which shares the error codes.
+``errcode`` in the body: :func:`read_answer` and :func:`raise_for_errcode` read it, for this
+receiver and for the application-message receiver (``wecom_app``), which shares the error
+codes. A 2xx answer is a delivery only with ``errcode`` 0: rate limits (45009, 45033) and
+"busy" (-1) are retried, 40058 (content over the byte limit as WeCom counts it) is sent again
+at once cut shorter, and anything else, or an answer without an errcode, is permanent.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from pydantic import (
 
 from notifiers.errors import PermanentError, RetryableError
 from notifiers.http import MAX_BODY_SHOWN, post, pretty_json
-from notifiers.markup import Markup, Trusted, truncate_utf8, utf8_size
+from notifiers.kube_eventer_body import CustomBody, compile_body
+from notifiers.markup import TRUNCATION_MARKER, Markup, Trusted, truncate_utf8, utf8_size
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
@@ -38,10 +42,18 @@ MsgType = Literal["markdown", "markdown_v2", "text"]
 
 LIMITS: dict[MsgType, int] = {"text": 2048, "markdown": 4096, "markdown_v2": 4096}
 """Bytes of UTF-8 ``content`` the robot accepts per msgtype (over it: errcode 40058)."""
+BODY_LIMITS: dict[str, int] = {str(msgtype): limit for msgtype, limit in LIMITS.items()}
+"""The same, for a msgtype read from a custom body."""
 
 QUOTES = {False: Trusted("> "), True: Trusted("- ")}
 """What starts a field's line: a quote in markdown (one line each), a list item in markdown_v2,
 whose parser would join the lines of one quote into a single paragraph."""
+
+TOO_LONG = 40058
+"""The robot's answer to content over its byte limit (or another invalid parameter)."""
+MAX_CUTS = 2
+"""How many times a message refused with 40058 is sent again, each time cut to half the bytes
+of the refused content, before it is dead-lettered."""
 
 RATE_LIMITED = frozenset({45009, 45033})
 """API calls over the frequency limit / over the concurrency limit."""
@@ -101,6 +113,13 @@ class WeComConfig(BaseModel):
         "wecom.md.j2", description="Template file for msgtype markdown and markdown_v2 (`v2` is true for v2)."
     )
     text_template: str = Field("wecom.text.j2", description="Template file for msgtype text.")
+    custom_body: str | None = Field(
+        None,
+        description="A kube-eventer body instead of msgtype and the templates: a Go text/template of "
+        "the robot's JSON body, as a custom_body_configmap's content (docs/templates.md). Executed once "
+        "per incident; the text (text.content, markdown.content) is cut to the robot's byte limit and a "
+        "digest joins the incidents' texts.",
+    )
     timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per HTTP request.")
     rate_limits: tuple[RateLimit, ...] = Field(
         (RateLimit(messages=20, per_seconds=60),), description="WeCom allows 20 messages a minute per robot."
@@ -115,6 +134,13 @@ class WeComConfig(BaseModel):
         if not parse_qs(parts.query).get("key", [""])[0]:
             raise ValueError("expected the webhook URL with its ?key=… (copy it from the robot's settings)")
         return url
+
+    @field_validator("custom_body")
+    @classmethod
+    def _compiles(cls, body: str | None) -> str | None:
+        if body is not None:
+            compile_body(body)
+        return body
 
     @model_validator(mode="after")
     def _mentions_fit_msgtype(self) -> WeComConfig:
@@ -136,20 +162,44 @@ def answer(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+class ContentTooLongError(PermanentError):
+    """errcode 40058: permanent as it stands, but the robot may take the message cut shorter."""
+
+
+def read_answer(response: httpx.Response, *, target: str, secrets: list[str]) -> dict[str, Any]:
+    """The JSON object of a 2xx answer, which must carry an integer ``errcode``: anything else
+    (an HTML page from a proxy, an empty body) is no proof of delivery and is permanent."""
+    body = answer(response)
+    if type(body.get("errcode")) is not int:  # not isinstance: JSON false is no errcode 0
+        shown = scrub(response.text, secrets)[:MAX_BODY_SHOWN]  # scrub first: a cut may split a secret
+        raise PermanentError(f"{target} answered HTTP {response.status_code} without an errcode: {shown}")
+    return body
+
+
 def raise_for_errcode(body: dict[str, Any], *, target: str, secrets: list[str]) -> None:
-    """WeCom's verdict in a 2xx answer: ``errcode`` 0 (or none) is success, rate limits and
-    "busy" are retryable, anything else (bad key, bad secret, bad payload) is permanent."""
-    code = body.get("errcode", 0)
-    if code == 0:
+    """WeCom's verdict in a 2xx answer: ``errcode`` 0 is success, rate limits and "busy" are
+    retryable, 40058 raises :class:`ContentTooLongError`, anything else (bad key, bad secret, bad
+    payload, no errcode at all) is permanent."""
+    code = body.get("errcode")
+    if type(code) is int and code == 0:
         return
-    meaning = MEANINGS.get(code, "unknown errcode") if isinstance(code, int) else "malformed errcode"
+    meaning = MEANINGS.get(code, "unknown errcode") if type(code) is int else "malformed errcode"
     errmsg = scrub(str(body.get("errmsg", ""))[:MAX_BODY_SHOWN], secrets)
     reason = f"{target} answered errcode {code} ({meaning}): {errmsg}"
     if code in RATE_LIMITED:
         raise RetryableError(reason, retry_after=RATE_LIMIT_PAUSE_SECONDS)
     if code == SYSTEM_BUSY:
         raise RetryableError(reason)
+    if code == TOO_LONG:
+        raise ContentTooLongError(reason)
     raise PermanentError(reason)
+
+
+def content_size(payload: dict[str, Any]) -> int:
+    """UTF-8 bytes of the ``content`` a robot payload carries; 0 when it has none to cut."""
+    section = payload.get(str(payload.get("msgtype")))
+    content = section.get("content") if isinstance(section, dict) else None
+    return utf8_size(content) if isinstance(content, str) else 0
 
 
 def fit(text: str, limit: int, *, keep: str = "") -> str:
@@ -171,6 +221,7 @@ class WeComReceiver:
         self._config = config
         self._renderer = renderer
         self._limit = LIMITS[config.msgtype]
+        self._body = CustomBody(config.custom_body, renderer) if config.custom_body else None
         self._url = config.url.get_secret_value()
         self._secrets = url_secrets(self._url)
         register_secrets(self._secrets)
@@ -201,15 +252,21 @@ class WeComReceiver:
         return text, (f"\n{mentions}" if mentions and self._mention(notification) else "")
 
     def fits(self, notification: Notification) -> bool:
+        if self._body is not None:
+            found = self._body.texts(notification, _robot_text)
+            return found is not None and utf8_size(found[2]) <= BODY_LIMITS[found[1]]
         text, mentions = self._render(notification)
         return utf8_size(text + mentions) <= self._limit
 
     def preview(self, notification: Notification) -> str:
         return pretty_json(self.payload(notification))
 
-    def payload(self, notification: Notification) -> dict[str, Any]:
+    def payload(self, notification: Notification, limit: int | None = None) -> dict[str, Any]:
+        """The robot's JSON body; ``content`` within ``limit`` bytes (the msgtype's by default)."""
+        if self._body is not None:
+            return self._custom_payload(self._body, notification, limit)
         text, mentions = self._render(notification)
-        content = fit(text, self._limit, keep=mentions)
+        content = fit(text, self._limit if limit is None else limit, keep=mentions)
         if self._config.msgtype != "text":
             return {"msgtype": self._config.msgtype, self._config.msgtype: {"content": content}}
         body: dict[str, Any] = {"content": content}
@@ -220,17 +277,71 @@ class WeComReceiver:
                 body["mentioned_mobile_list"] = list(self._config.mentioned_mobile_list)
         return {"msgtype": "text", "text": body}
 
+    def _custom_payload(
+        self, custom: CustomBody, notification: Notification, limit: int | None
+    ) -> dict[str, Any]:
+        """The user's body with its text cut to the limit (a digest's texts joined), and the
+        configured mentions added to a text message; a body with no text to cut (news, a
+        template card) goes as rendered, and never in a digest (``fits`` says no)."""
+        found = custom.texts(notification, _robot_text)
+        if found is None:
+            return custom.body(notification.incidents[0])
+        body, msgtype, text = found
+        section = {**body[msgtype], "content": fit(text, BODY_LIMITS[msgtype] if limit is None else limit)}
+        if msgtype == "text" and self._mention(notification):
+            for key in ("mentioned_list", "mentioned_mobile_list"):
+                configured = list(getattr(self._config, key))
+                if configured:
+                    section[key] = list(dict.fromkeys([*section.get(key, []), *configured]))
+        return {**body, msgtype: section}
+
     async def send(self, notification: Notification) -> None:
+        """Deliver; a 40058 refusal is sent again at once, cut to half the refused content's
+        bytes (with the truncation marker, mentions kept), at most :data:`MAX_CUTS` times."""
+        payload, cuts = self.payload(notification), 0
+        while True:
+            try:
+                await self._post(payload)
+                return
+            except ContentTooLongError as refused:
+                sent = content_size(payload)
+                cut = self._cut(notification, sent // 2) if cuts < MAX_CUTS else None
+                if cut is None:
+                    raise PermanentError(
+                        f"the robot refused the length of the message even cut to {sent} bytes "
+                        f"({cuts} cuts); last answer: {refused}"
+                    ) from None
+                payload, cuts = cut, cuts + 1
+
+    def _cut(self, notification: Notification, limit: int) -> dict[str, Any] | None:
+        """The payload with content cut to ``limit`` bytes; None when that cannot hold the
+        mentions and the truncation marker."""
+        mentions = "" if self._body is not None else self._render(notification)[1]
+        if limit < utf8_size(mentions) + utf8_size(TRUNCATION_MARKER):
+            return None
+        return self.payload(notification, limit)
+
+    async def _post(self, payload: dict[str, Any]) -> None:
         response = await post(
             self._client,
             method="POST",
             url=self._url,
-            content=orjson.dumps(self.payload(notification)),
+            content=orjson.dumps(payload),
             headers={"content-type": "application/json"},
             target=self.target,
             secrets=self._secrets,
         )
-        raise_for_errcode(answer(response), target=self.target, secrets=self._secrets)
+        raise_for_errcode(
+            read_answer(response, target=self.target, secrets=self._secrets),
+            target=self.target,
+            secrets=self._secrets,
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _robot_text(body: dict[str, Any]) -> tuple[str, str] | None:
+    """Where a robot body holds the text that is cut and joined: ``<msgtype>.content``."""
+    msgtype = body.get("msgtype")
+    return (msgtype, "content") if isinstance(msgtype, str) and msgtype in BODY_LIMITS else None

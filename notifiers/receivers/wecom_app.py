@@ -5,6 +5,8 @@ Two calls: ``GET {api_url}/gettoken`` trades corp id and secret for an access to
 (valid ``expires_in`` seconds, cached until shortly before), then ``POST
 {api_url}/message/send?access_token=…``. A token WeCom calls expired or invalid is
 refetched once and the message sent again. The secret and every token are secrets.
+Answers are read as the robot's are (:func:`notifiers.receivers.wecom.read_answer`): only
+errcode 0 is a delivery, 45009/45033/-1 are retried, an answer without an errcode is permanent.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from notifiers.http import post, pretty_json
 from notifiers.markup import Markup, utf8_size
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
-from notifiers.receivers.wecom import QUOTES, answer, fit, raise_for_errcode
+from notifiers.receivers.wecom import QUOTES, fit, raise_for_errcode, read_answer
 from notifiers.templating import Renderer
 from runtime.log import register_secrets
 from runtime.redact import redact_url
@@ -148,8 +150,8 @@ class WeComAppReceiver:
             target=self.target,
             secrets=self._secrets,
         )
-        body = answer(response)
-        if body.get("errcode") in TOKEN_REJECTED:
+        body = read_answer(response, target=self.target, secrets=self._secrets)
+        if body["errcode"] in TOKEN_REJECTED:
             return False
         raise_for_errcode(body, target=self.target, secrets=self._secrets)
         return True
@@ -163,7 +165,7 @@ class WeComAppReceiver:
         response = await post(
             self._client, method="GET", url=url, content=b"", headers={}, target=target, secrets=self._secrets
         )
-        body = answer(response)
+        body = read_answer(response, target=target, secrets=self._secrets)
         raise_for_errcode(body, target=target, secrets=self._secrets)
         token, expires_in = body.get("access_token"), body.get("expires_in", DEFAULT_TOKEN_SECONDS)
         if not isinstance(token, str) or not token:

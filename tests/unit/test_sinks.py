@@ -12,7 +12,7 @@ import pytest
 from notifiers.notification import Notification
 from notifiers.receivers.dingtalk import DingTalkReceiver
 from notifiers.runner import Batch, Notifier, build_receiver
-from notifiers.sinks import SinkError, SinkSpec, parse_sink
+from notifiers.sinks import ConfigMapRef, KubeEventerEntry, SinkError, SinkSpec, parse_sink
 from runtime.config import ConfigError, load_config
 from schemas import Incident, IncidentStatus, SampleMessage, Severity
 from schemas.matchers import Matcher, match_all
@@ -94,36 +94,64 @@ def test_several_labels_all_head_the_message() -> None:
 
 
 def test_webhook_sink_as_documented() -> None:
+    hook = f"https://alerts.example.com/hook?token={TOKEN}"
     spec = parse_sink(
-        f"webhook:{ROBOT}&level=Normal&namespaces=a,b&kinds=c,d"
+        f"webhook:{hook}&level=Normal&namespaces=a,b&kinds=c,d"
         "&header=contentType=customContentType&header=customHeaderKey=customHeaderValue"
     )
     assert spec.type == "webhook"
-    assert secret(spec, "url") == ROBOT  # the target's own parameters stay, kube-eventer's go
+    assert secret(spec, "url") == hook  # the target's own parameters stay, kube-eventer's go
     headers = {name: value.get_secret_value() for name, value in spec.settings["headers"].items()}
     assert headers == {"contenttype": "customContentType", "customheaderkey": "customHeaderValue"}
     assert "method" not in spec.settings  # POST, the receiver's default
-    # kube-eventer's webhook passes exactly the level's event type: Normal means info only.
+    assert spec.body_configmap is None
+    # kube-eventer's webhook passes Normal and Warning events for level=Normal.
     assert passes(spec, severity="info", namespace="a", object_kind="d")
-    assert not passes(spec, severity="warning", namespace="a", object_kind="d")
+    assert passes(spec, severity="warning", namespace="a", object_kind="d")
     assert not passes(spec, severity="info", namespace="x", object_kind="d")
 
 
-def test_webhook_typical_scenario_maps_method_headers_and_reasons() -> None:
+def test_a_wecom_robot_url_in_a_webhook_sink_becomes_the_native_wecom_receiver() -> None:
+    url = "http://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=633a31f6-7f9c-4bc4-97a0-0ec1eefa5898"
     spec = parse_sink(
-        "webhook:http://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=633a31f6-7f9c-4bc4-97a0-0ec1eefa5898"
-        "&level=Warning&kinds=Pod&reason=BackOff&reason=^OOM&method=post"
+        f"webhook:{url}&level=Warning&kinds=Pod&reason=BackOff&reason=^OOM&method=post"
         "&header=Content-Type=application/json&header=Authorization=Bearer%20abc=="
     )
-    assert secret(spec, "url") == (
-        "http://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=633a31f6-7f9c-4bc4-97a0-0ec1eefa5898"
-    )
-    assert spec.settings["method"] == "POST"
-    assert spec.settings["headers"]["authorization"].get_secret_value() == "Bearer abc=="
+    assert spec.type == "wecom"
+    assert spec.settings == {"url": spec.settings["url"]}  # no method, no headers: the robot's own
+    assert secret(spec, "url") == url
+    assert any("error codes" in note for note in spec.notes)
+    assert any("authorization left out" in note for note in spec.notes)
     assert passes(spec, severity="critical", object_kind="Pod", reason="ImagePullBackOff")
     assert passes(spec, severity="warning", object_kind="Pod", reason="OOMKilling")
     assert not passes(spec, severity="warning", object_kind="Pod", reason="Killing")
     assert not passes(spec, severity="info", object_kind="Pod", reason="BackOff")
+
+
+def test_the_guides_wecom_sink_with_its_configmap_body_is_understood() -> None:
+    spec = parse_sink(
+        "--sink=webhook:https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY&level=Warning&method=POST"
+        "&header=Content-Type=application/json&custom_body_configmap=custom-webhook-body"
+        "&custom_body_configmap_namespace=kube-system"
+    )
+    assert spec.type == "wecom"
+    assert secret(spec, "url") == "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY"
+    assert spec.body_configmap == ConfigMapRef("kube-system", "custom-webhook-body")
+    assert not passes(spec, severity="info")
+    assert passes(spec, severity="warning")
+
+
+def test_a_configmap_without_namespace_is_read_from_default_as_kube_eventer_did() -> None:
+    spec = parse_sink("webhook:https://example.com/hook?custom_body_configmap=body")
+    assert spec.type == "webhook"
+    assert spec.body_configmap == ConfigMapRef("default", "body")
+    assert secret(spec, "url") == "https://example.com/hook"
+
+
+def test_a_dingtalk_robot_url_in_a_webhook_sink_becomes_the_native_dingtalk_receiver() -> None:
+    spec = parse_sink(f"webhook:{ROBOT}&level=Warning&method=POST")
+    assert spec.type == "dingtalk"
+    assert secret(spec, "url") == ROBOT
 
 
 def test_webhook_without_level_filters_nothing_as_kube_eventer_did() -> None:
@@ -164,10 +192,8 @@ def test_wechat_without_recipients_sends_to_everyone_at_warning() -> None:
     ("uri", "expected"),
     [
         (
-            "webhook:https://example.com/hook?custom_body_configmap=custom-body"
-            "&custom_body_configmap_namespace=kube-system",
-            r"custom_body_configmap, custom_body_configmap_namespace: not supported: .*ConfigMaps.*"
-            r"body_template",
+            "webhook:https://example.com/hook?custom_body_configmap_namespace=kube-system",
+            r"custom_body_configmap_namespace is given without custom_body_configmap",
         ),
         (
             f"dingtalk:{ROBOT}&msg_type=markdown&cluster_id=c550367&region=cn-shenzhen",
@@ -330,3 +356,66 @@ def test_matchers_are_plain_matchers() -> None:
     spec = parse_sink(f"dingtalk:{ROBOT}&namespaces=shop")
     assert all(isinstance(m, Matcher) for m in spec.matchers)
     assert [Matcher.model_validate(str(m)) for m in spec.matchers] == spec.matchers
+
+
+# The body template of a webhook sink: from a file or the cluster
+
+BODY = '{"msgtype": "text","text": {"content": "集群事件告警\\n事件原因: {{ .Reason }}"}}'
+GUIDE_SINK = (
+    "webhook:https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${ROBOT_KEY}&level=Warning&method=POST"
+    "&header=Content-Type=application/json&custom_body_configmap=custom-webhook-body"
+    "&custom_body_configmap_namespace=kube-system"
+)
+
+
+def configmap(name: str = "custom-webhook-body", namespace: str = "kube-system") -> str:
+    content = BODY.replace("\\", "\\\\").replace('"', '\\"')
+    return (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
+        f'data:\n  content: "{content}"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "file_text",
+    [
+        configmap(),  # kubectl get configmap -o yaml
+        f"{configmap('other')}---\n{configmap()}",  # among others
+        "apiVersion: v1\nkind: List\nitems:\n"
+        + "".join(
+            f"  - {line}\n" if i == 0 else f"    {line}\n" for i, line in enumerate(configmap().splitlines())
+        ),
+        BODY,  # the content alone
+    ],
+)
+def test_the_body_is_read_from_a_configmap_file(tmp_path: Path, file_text: str) -> None:
+    (tmp_path / "body.yaml").write_text(file_text)
+    path = write(tmp_path, f'    sink: "{GUIDE_SINK}"\n    custom_body_manifest: body.yaml\n')
+    config = load_config(path, env={"ROBOT_KEY": TOKEN})
+    entry = config.validate_section(("receivers", 0), KubeEventerEntry, config.receivers[0].settings())
+    spec = entry.resolved(config.base_dir)
+    assert spec.type == "wecom"
+    assert spec.settings["custom_body"] == BODY
+
+
+def test_a_configmap_missing_from_the_file_is_a_located_error(tmp_path: Path) -> None:
+    (tmp_path / "body.yaml").write_text(configmap(namespace="default"))
+    path = write(tmp_path, f'    sink: "{GUIDE_SINK}"\n    custom_body_manifest: body.yaml\n')
+    text = build_error(path, env={"ROBOT_KEY": TOKEN})
+    assert text == (
+        f"{path}:5: receivers[0].custom_body_manifest: custom_body_manifest: no ConfigMap "
+        "kube-system/custom-webhook-body in the file"
+    )
+
+
+def test_an_unreachable_cluster_is_a_located_error_that_says_what_to_do(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
+    path = write(tmp_path, f'    sink: "{GUIDE_SINK}"\n    kubeconfig: {kubeconfig}\n')
+    text = build_error(path, env={"ROBOT_KEY": TOKEN})
+    assert text.startswith(f"{path}:4: receivers[0].sink: custom_body_configmap: cannot read ConfigMap ")
+    assert "custom_body_manifest" in text

@@ -6,6 +6,10 @@ body: 429 ``rate_limited`` with ``Retry-After`` (about one message per second), 
 ``invalid_payload`` / ``invalid_blocks`` / ``no_text``, 403 ``action_prohibited``, 404
 ``no_service`` (unknown webhook) or ``channel_not_found``, 410 ``channel_is_archived``, 500
 ``rollup_error``. Block Kit limits are in characters, counted here as UTF-16 code units.
+
+With ``answers="json"`` it answers as the Web API (``chat.postMessage``) and relays in front
+of Slack do: HTTP 200 ``{"ok": true}``, every refusal HTTP 200 ``{"ok": false, "error":
+code}``, only 429 and 5xx kept as statuses (with the same JSON body).
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import math
 import re
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
-from tests.support.vendors import SlidingWindow
+from tests.support.vendors import SlidingWindow, json_reply
 from tests.support.webhook_server import Reply, Request
 
 MAX_BLOCKS = 50
@@ -130,8 +134,16 @@ def payload_error(message: object) -> str | None:
 class SlackWebhook:
     """One incoming webhook; records the messages a channel would show."""
 
-    def __init__(self, *, path: str, per_seconds: float = 1.0, messages: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        path: str,
+        per_seconds: float = 1.0,
+        messages: int = 1,
+        answers: Literal["text", "json"] = "text",
+    ) -> None:
         self.path = path
+        self.answers = answers
         self.window = SlidingWindow(messages, per_seconds)
         self.messages: list[dict[str, Any]] = []
         self._failures: deque[tuple[int, str, dict[str, str]]] = deque()
@@ -146,27 +158,36 @@ class SlackWebhook:
 
     def __call__(self, _index: int, request: Request) -> Reply:
         if request.path != self.path:
-            return _reply(404, "no_service")
+            return self._reply(404, "no_service")
         if request.method != "POST":
-            return _reply(405, "invalid_method")
+            return self._reply(405, "invalid_method")
         with self._lock:
             failure = self._failures.popleft() if self._failures else None
         if failure:
-            return _reply(failure[0], failure[1], failure[2])
+            return self._reply(failure[0], failure[1], failure[2])
         if not self.window.admit():
             wait = max(1, math.ceil(self.window.seconds))
-            return _reply(429, "rate_limited", {"retry-after": str(wait)})
+            return self._reply(429, "rate_limited", {"retry-after": str(wait)})
         if not request.headers.get("content-type", "").startswith("application/json"):
-            return _reply(400, "invalid_payload")
+            return self._reply(400, "invalid_payload")
         try:
             message = orjson.loads(request.body)
         except orjson.JSONDecodeError:
-            return _reply(400, "invalid_payload")
+            return self._reply(400, "invalid_payload")
         if error := payload_error(message):
-            return _reply(400, error)
+            return self._reply(400, error)
         with self._lock:
             self.messages.append(message)
-        return _reply(200, "ok")
+        return self._reply(200, "ok")
+
+    def _reply(self, status: int, code: str, headers: dict[str, str] | None = None) -> Reply:
+        if self.answers == "text":
+            return _reply(status, code, headers)
+        if code == "ok":
+            return json_reply({"ok": True}, status, headers)
+        if status < 500 and status != 429:
+            status = 200  # the Web API's way: a refusal is an ok-false answer, not a status
+        return json_reply({"ok": False, "error": code}, status, headers)
 
 
 def _reply(status: int, body: str, headers: dict[str, str] | None = None) -> Reply:

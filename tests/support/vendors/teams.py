@@ -6,6 +6,11 @@ adaptive","content":<AdaptiveCard>}]}``. A wrong ``sig`` is 401, a message over 
 more than four requests a second is 429 with ``Retry-After``. Workflows itself accepts a
 malformed card and fails later inside the flow run, where the sender never hears of it; this
 stand-in refuses one with 400 so our mistakes show up in tests instead of in silence.
+
+:class:`TeamsConnector` is the retired Office 365 connector (``…/webhookb2/…``) that some
+tenants still post to: it answers ``1``, and wraps every refusal (a removed channel, a
+message over 28 KB, throttling) in an HTTP 200 text naming the status, which Microsoft
+documents as deliberate (MicrosoftDocs/msteams-docs#1810, #7425).
 """
 
 from __future__ import annotations
@@ -176,3 +181,41 @@ class TeamsWorkflow:
             self.cards.extend(a["content"] for a in message["attachments"])
             self.sizes.append(len(request.body))
         return 202, {}, b""
+
+
+def connector_failure(status: int) -> Reply:
+    """A connector's HTTP 200 that wraps the status Teams answered, word for word as reported."""
+    text = (
+        f"Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error "
+        f"{status} with ContextId tcid=0,server=msgapi-production-weu-azsc5-1-17,cv=dGVzdA.0,MS-CV=dGVzdA.0.."
+    )
+    return 200, {"content-type": "text/plain; charset=utf-8"}, text.encode()
+
+
+class TeamsConnector:
+    """One Office 365 connector webhook; records the cards the channel would show."""
+
+    def __init__(self, *, path: str, per_seconds: float = 1.0, messages: int = 4) -> None:
+        self.path = path
+        self.window = SlidingWindow(messages, per_seconds)
+        self.cards: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, _index: int, request: Request) -> Reply:
+        if request.method != "POST":
+            return _error(405, "MethodNotAllowed")
+        if request.path != self.path:
+            return connector_failure(400)  # a removed channel, as reported in msteams-docs#400
+        if not self.window.admit():
+            return connector_failure(429)
+        if len(request.body) > MAX_BYTES:
+            return connector_failure(413)
+        try:
+            message = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            return connector_failure(400)
+        if card_error(message):
+            return connector_failure(400)
+        with self._lock:
+            self.cards.extend(a["content"] for a in message["attachments"])
+        return 200, {"content-type": "text/plain; charset=utf-8"}, b"1"
