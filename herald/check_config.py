@@ -47,6 +47,9 @@ def check_config(config: HeraldConfig, *, quiet: bool = False) -> int:
         except BrokenTemplateError as exc:
             issues.append(link_issue(config, exc))
             continue
+        if isinstance(effective[-1], KubeEventerEntry):
+            at = ("receivers", index, "sink")
+            warnings.extend(config.issue_at(at, note) for note in effective[-1].spec.notes)
         templates = check_templates(config, index, effective[-1])
         issues.extend(templates.errors)
         warnings.extend(templates.warnings)

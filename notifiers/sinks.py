@@ -42,19 +42,20 @@ KUBE_EVENTER = "kube_eventer"
 """The receiver type of an entry given as a kube-eventer sink URI."""
 
 LINK_ADVICE = (
-    "kube-eventer used cluster_id and region only for Alibaba Cloud console links in markdown messages; set "
-    "notifier.link_template to link every incident (e.g. to your cluster's console page)"
+    "left out: kube-eventer used them only for Alibaba Cloud console links in markdown messages; "
+    "notifier.link_template links every incident (e.g. to the cluster's console page)"
 )
 WECHAT_LABEL_ADVICE = (
-    "every kube-herald message names the incident's cluster, so set producer.cluster (for example to "
-    "this label's value) and drop label; a wecom_app message has no other place for it"
+    "left out: a wecom_app message has no place for it, and every kube-herald message names its "
+    "cluster: set producer.clusters[].cluster to this label's value"
 )
-UNSUPPORTED: dict[tuple[str, str], str] = {
+LEFT_OUT: dict[tuple[str, str], str] = {
     ("dingtalk", "cluster_id"): LINK_ADVICE,
     ("dingtalk", "region"): LINK_ADVICE,
     ("wechat", "label"): WECHAT_LABEL_ADVICE,
 }
-"""Parameters of kube-eventer's sinks that kube-herald cannot honour, with what to do instead."""
+"""Parameters of kube-eventer's sinks that change nothing kube-herald sends: accepted, with a
+note saying what stands in for them."""
 
 _SHOWN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,39}$")
 
@@ -282,13 +283,12 @@ def parse_sink(uri: str) -> SinkSpec:
     query = _Query(parts.query)
     by_advice: dict[str, list[str]] = {}
     for name in dict.fromkeys(query.names):
-        if (kind, name) in UNSUPPORTED:
-            by_advice.setdefault(UNSUPPORTED[(kind, name)], []).append(name)
-    if by_advice:
-        raise SinkError(
-            "; ".join(f"{', '.join(names)}: not supported: {advice}" for advice, names in by_advice.items())
-        )
-    return parser(parts, query)
+        if (kind, name) in LEFT_OUT:
+            by_advice.setdefault(LEFT_OUT[(kind, name)], []).append(name)
+            query.values(name)  # taken: not an unknown parameter
+    spec = parser(parts, query)
+    notes = [f"{', '.join(names)}: {advice}" for advice, names in by_advice.items()]
+    return replace(spec, notes=[*spec.notes, *notes]) if notes else spec
 
 
 def _dingtalk(parts: SplitResult, query: _Query) -> SinkSpec:
