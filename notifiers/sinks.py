@@ -378,7 +378,18 @@ def _webhook(parts: SplitResult, query: _Query) -> SinkSpec:
         settings["method"] = method.upper()
     if headers:
         settings["headers"] = headers
-    return SinkSpec("webhook", settings, matchers, {"headers": "header"}, body_configmap=body)
+    notes = []
+    if _is_dingtalk_robot(parts, rest):  # with the user's own body: a webhook that reads errcode
+        settings |= {"success": DINGTALK_VERDICT, "rate_limits": [{"messages": 20, "per_seconds": 60}]}
+        notes.append(
+            "the URL is a DingTalk robot's and the body the ConfigMap's: a webhook receiver that reads "
+            "the robot's errcode (130101 retried) and sends at most 20 a minute, one incident each"
+        )
+    return SinkSpec("webhook", settings, matchers, {"headers": "header"}, body_configmap=body, notes=notes)
+
+
+DINGTALK_VERDICT = {"field": "errcode", "equals": 0, "retryable": [130101]}
+"""A DingTalk robot's answer: errcode 0 delivered, 130101 (sending too fast) later, others never."""
 
 
 def _body_configmap(query: _Query) -> ConfigMapRef | None:
@@ -406,13 +417,9 @@ def _is_wecom_robot(parts: SplitResult, rest: list[_Param]) -> bool:
 
 
 def _is_dingtalk_robot(parts: SplitResult, rest: list[_Param]) -> bool:
-    """A DingTalk custom robot's webhook (``oapi.dingtalk.com/robot/send?access_token=…``)."""
-    host = parts.hostname or ""
-    return (
-        (host == "oapi.dingtalk.com" or host.endswith(".dingtalk.com"))
-        and parts.path.rstrip("/") == "/robot/send"
-        and any(p.name == "access_token" and p.value for p in rest)
-    )
+    """A DingTalk custom robot's webhook (``…/robot/send?access_token=…``), on DingTalk's host or
+    behind a proxy."""
+    return parts.path.rstrip("/") == "/robot/send" and any(p.name == "access_token" and p.value for p in rest)
 
 
 def _native_robot(kind: str, url: str, *, method: str | None, headers: dict[str, SecretStr]) -> SinkSpec:

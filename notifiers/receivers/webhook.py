@@ -214,6 +214,8 @@ class WebhookReceiver:
         return redact_url(self._url)
 
     def preview(self, notification: Notification) -> str:
+        if self._body is not None and notification.is_digest:  # what the runner sends: one each
+            return "\n".join(pretty_json(self._body.body(incident)) for incident in notification.incidents)
         return pretty_json(self.render(notification))
 
     def render(self, notification: Notification) -> bytes:

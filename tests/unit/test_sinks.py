@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from notifiers.errors import PermanentError
 from notifiers.notification import Notification
 from notifiers.receivers.dingtalk import DingTalkReceiver
 from notifiers.runner import Batch, Notifier, build_receiver
@@ -432,3 +433,44 @@ def test_an_unreachable_cluster_is_a_located_error_that_says_what_to_do(tmp_path
     text = build_error(path, env={"ROBOT_KEY": TOKEN})
     assert text.startswith(f"{path}:4: receivers[0].sink: custom_body_configmap: cannot read ConfigMap ")
     assert "custom_body_manifest" in text
+
+
+def test_a_dingtalk_robot_with_a_configmap_body_is_a_webhook_that_reads_its_errcode() -> None:
+    spec = parse_sink(f"webhook:{ROBOT}&custom_body_configmap=ding-body&custom_body_configmap_namespace=ops")
+    assert spec.type == "webhook"
+    assert spec.body_configmap == ConfigMapRef("ops", "ding-body")
+    assert spec.settings["success"] == {"field": "errcode", "equals": 0, "retryable": [130101]}
+    assert spec.settings["rate_limits"] == [{"messages": 20, "per_seconds": 60}]
+    [note] = spec.notes
+    assert "errcode" in note
+
+
+def test_a_dingtalk_configmap_body_reaches_the_robot_in_the_users_template_and_a_refusal_is_no_delivery(
+    tmp_path: Path,
+) -> None:
+    ding_body = '{"msgtype":"text","text":{"content":"k8s {{ .Reason }} {{ .InvolvedObject.Name }}"}}'
+    (tmp_path / "body.yaml").write_text(ding_body)
+    contract = DingTalkRobot(access_token=TOKEN, keyword="k8s")
+    with webhook_server(contract) as server:
+        sink = f"webhook:{server.base_url}/robot/send?access_token={TOKEN}&custom_body_configmap=ding-body"
+        path = write(tmp_path, f'    sink: "{sink}"\n    custom_body_manifest: body.yaml\n')
+        receiver, _ = build_receiver(load_config(path, env={}), "legacy")
+
+        async def send(*incidents: Incident) -> None:
+            await receiver.send(Notification(incidents))
+
+        async def scenario() -> str:
+            try:
+                await send(incident(1, severity="warning"))
+                contract.keyword = "prod"  # the robot's keyword setting changed: 310000, in a 200
+                with pytest.raises(PermanentError) as refused:
+                    await send(incident(2, severity="warning"))
+                return str(refused.value)
+            finally:
+                await receiver.aclose()
+
+        refusal = asyncio.run(scenario())
+    [message] = contract.messages
+    assert message["text"]["content"].startswith("k8s ")
+    assert "310000" in refusal
+    assert TOKEN not in refusal
