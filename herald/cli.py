@@ -100,10 +100,69 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--quiet", action="store_true", help="print only errors")
     topics_cli.add_parser(sub)
 
+    _add_migrate_parser(sub)
+
     demo = sub.add_parser("demo", help="run the whole pipeline on a simulated cluster, printing alerts")
     demo.add_argument("--events-file", type=Path, help="replay these events instead of a simulated cluster")
     demo.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
     return parser
+
+
+def _add_migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``herald migrate kube-eventer``; herald/migrate.py does the work (and loads the kubernetes client)."""
+    migrate = sub.add_parser("migrate", help="carry another tool's setup over to kube-herald")
+    tools = migrate.add_subparsers(dest="migrate_from", required=True, metavar="FROM")
+    eventer = tools.add_parser(
+        "kube-eventer",
+        help="a kube-eventer Deployment's sinks as herald.yaml, a Secret and the manifests to run beside it",
+        description="Read a kube-eventer Deployment (a file, or deploy/NAME from the cluster) and the "
+        "ConfigMaps its sinks name; write OUTDIR/herald.yaml, OUTDIR/secrets/ and a kustomization "
+        "(kubectl apply -k OUTDIR). What cannot be carried over is listed on stderr, with why.",
+    )
+    where = eventer.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "-f", "--filename", type=Path, metavar="FILE", help="YAML with the Deployment and its ConfigMaps"
+    )
+    where.add_argument(
+        "deployment", nargs="?", metavar="deploy/NAME", help="read the Deployment from the cluster"
+    )
+    eventer.add_argument(
+        "-n", "--namespace", default="kube-system", help="the Deployment's (default kube-system)"
+    )
+    eventer.add_argument(
+        "--configmap",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML with a ConfigMap (or Secret) the Deployment names; repeatable",
+    )
+    eventer.add_argument("--kubeconfig", help="kubeconfig file (default $KUBECONFIG, else ~/.kube/config)")
+    eventer.add_argument("--context", help="kubeconfig context (default the current one)")
+    eventer.add_argument(
+        "--cluster", help="this cluster's id (default: a sink's label, else the context's name)"
+    )
+    eventer.add_argument(
+        "--language", choices=["en", "zh"], help="of messages (default zh for Chinese templates)"
+    )
+    eventer.add_argument(
+        "--kafka-bootstrap",
+        default="kafka-bootstrap.kafka.svc:9092",
+        metavar="HOST:PORT",
+        help="the Kafka brokers kube-herald will use (default %(default)s)",
+    )
+    eventer.add_argument(
+        "-o",
+        "--output-dir",
+        type=Path,
+        metavar="OUTDIR",
+        default=Path("kube-herald"),
+        help="where to write (default ./kube-herald)",
+    )
+    eventer.add_argument(
+        "--image", help="the kube-herald image your cluster pulls, e.g. registry.example/kube-herald:0.1.0"
+    )
+    eventer.add_argument("--force", action="store_true", help="write into a directory that is not empty")
 
 
 INSTANCE_ID_HELP = (
@@ -133,6 +192,10 @@ def _producer_settings(config: HeraldConfig, cluster: str | None) -> ProducerSet
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "migrate":  # writes a herald.yaml rather than reading one
+        from herald.migrate import run as run_migrate
+
+        return run_migrate(args)
     try:
         config = load_config(args.config)
         setup_logging(args.log_level, json_lines=args.log_json or config.logging.format == "json")
