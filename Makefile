@@ -30,15 +30,15 @@ kafka-jars: ## resolve the Kafka broker's jars from Maven Central (cached)
 postgres: ## install Debian's PostgreSQL server unless present (the analytics sink's tests start their own)
 	compose/postgres-local install
 
-browser: ## install Debian's Chromium unless present (the web page test drives it headless)
-	@command -v chromium >/dev/null || { \
-	  [ "$$(id -u)" = 0 ] || { echo "make browser: run as root, or: sudo apt-get install chromium fonts-dejavu-core" >&2; exit 1; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
+browser: ## install Debian's Chromium and a CJK font unless present (the web page test drives it headless, in en and zh)
+	@{ command -v chromium >/dev/null && fc-list :lang=zh | grep -q .; } || { \
+	  [ "$$(id -u)" = 0 ] || { echo "make browser: run as root, or: sudo apt-get install chromium fonts-dejavu-core fonts-wqy-microhei" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core fonts-wqy-microhei; }
 
 compose-schema: venv ## fetch the Compose Specification schema the compose file is checked against (cached)
 	$(BIN)/python -m tests.support.compose_schema
 
-setup: venv kafka-jars postgres browser compose-schema ## everything the demo and the tests need
+setup: venv kafka-jars ## what the demo and a local pipeline need: the virtualenv and the broker's jars (no root)
 
 kafka-start: kafka-jars ## start the local broker (127.0.0.1:19092)
 	$(KAFKA) start
@@ -58,11 +58,12 @@ lint: venv ## ruff, mypy (strict), import contracts, JSON Schema files up to dat
 unit: venv ## fast tests, no broker
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-test: setup lint ## lint, then every test against a real broker (started and stopped here)
+test: setup postgres browser compose-schema lint ## lint, then every test against a real broker (installs the test-only system packages)
 	$(WITH_KAFKA) $(BIN)/pytest -ra --ignore=tests/cluster $(PYTEST_ARGS)
 
-e2e: venv kafka-jars ## the pipeline against a real Kubernetes control plane (built once with Go, cached)
+e2e: venv kafka-jars ## the pipeline and the Helm chart against a real Kubernetes control plane (it and helm built once with Go, cached)
 	tests/e2e/control-plane build
+	tests/e2e/helm build
 	$(WITH_KAFKA) $(BIN)/pytest -ra tests/cluster $(PYTEST_ARGS)
 
 demo: venv kafka-jars ## run the pipeline on sample events and print the alerts it delivers

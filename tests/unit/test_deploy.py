@@ -63,11 +63,13 @@ def test_producer_role_only_reads_events() -> None:
 
 
 def manifest_files() -> list[Path]:
-    """Every Kubernetes manifest under deploy/ (the monitoring files are not objects)."""
+    """Every Kubernetes manifest under deploy/ (the monitoring files are not objects; the Helm
+    chart's templates are checked rendered, by tests/cluster/test_helm_chart.py)."""
     return sorted(
         path
         for path in DEPLOY.rglob("*.yaml")
-        if path.name != "kustomization.yaml" and "monitoring" not in path.relative_to(DEPLOY).parts
+        if path.name != "kustomization.yaml"
+        and not {"monitoring", "helm"} & set(path.relative_to(DEPLOY).parts)
     )
 
 
