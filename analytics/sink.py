@@ -290,6 +290,11 @@ def run_analytics(config: HeraldConfig, *, metrics_port: int | None = None) -> i
     signal.signal(signal.SIGINT, on_signal)
     port = metrics_port or config.analytics.metrics_port
     if port:
-        serve_health(port, live=lambda: (True, ""), ready=sink.ready)
+        serve_health(
+            port,
+            live=lambda: (True, ""),
+            ready=sink.ready,
+            setting="--metrics-port" if metrics_port else "analytics.metrics_port",
+        )
     sink.run()
     return 0

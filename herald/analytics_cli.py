@@ -9,12 +9,16 @@ from runtime.config import HeraldConfig
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     analytics = sub.add_parser(
-        "analytics", help="write every clean event to PostgreSQL, one row per occurrence (analytics.*)"
+        "analytics",
+        help="write every clean event to PostgreSQL, one row per occurrence (analytics.*)",
+        description="Consume the clean events topic and write one PostgreSQL row per occurrence "
+        "(configured under analytics:), for dashboards and ad-hoc SQL.",
     )
     analytics.add_argument(
         "--metrics-port",
         type=int,
-        help="serve /metrics, /healthz, /readyz (overrides analytics.metrics_port)",
+        help="serve /metrics, /healthz, /readyz (overrides analytics.metrics_port; default: that "
+        "setting, else not served)",
     )
 
 

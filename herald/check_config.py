@@ -1,6 +1,9 @@
 """``herald check-config``: every mistake in the file at once, before anything runs.
 
-Loading the file validates the shared sections; each receiver entry is then built the way
+The file is loaded in check mode (``load_config(mode="check")``): every problem of the shared
+sections is collected rather than raised, a section with errors is left at its defaults, and
+unset variables in receivers' settings stand for placeholders, so nothing hides another
+mistake. Each receiver entry is then built the way
 its notifier would build it (``build_receiver``), so its own settings are checked too,
 without sending anything, and its templates are rendered on sample incidents
 (herald/template_check.py). The effective configuration, defaults filled in, is printed
@@ -21,7 +24,7 @@ from notifiers.receivers import REGISTRY, Receiver
 from notifiers.runner import build_receiver
 from notifiers.sinks import KUBE_EVENTER, KubeEventerEntry
 from notifiers.templating import BrokenTemplateError
-from runtime.config import ConfigError, ConfigIssue, HeraldConfig
+from runtime.config import ConfigError, ConfigIssue, HeraldConfig, did_you_mean
 from runtime.redact import url_secrets
 
 MASK = "**********"
@@ -33,11 +36,19 @@ MIN_SCRUBBED = 4
 
 def check_config(config: HeraldConfig, *, quiet: bool = False) -> int:
     """Print the effective config (unless ``quiet``) and return 0, or print the errors and return 2."""
-    issues: list[ConfigIssue] = []
+    issues: list[ConfigIssue] = config.problems
     warnings: list[ConfigIssue] = []
     receivers: list[Receiver] = []
     effective: list[BaseModel] = []
+    types = sorted([*REGISTRY, KUBE_EVENTER])
     for index, entry in enumerate(config.receivers):
+        if index in config.unchecked_receivers:
+            continue
+        if entry.type not in types:
+            at = ("receivers", index, "type")
+            hint = did_you_mean(entry.type, types) or f" (one of {', '.join(types)})"
+            issues.append(config.issue_at(at, f"unknown receiver type {entry.type!r}{hint}"))
+            continue
         try:
             receivers.append(build_receiver(config, entry.name)[0])
             effective.append(receiver_settings(config, index))
@@ -59,7 +70,10 @@ def check_config(config: HeraldConfig, *, quiet: bool = False) -> int:
     if warnings and not quiet:
         print(scrub("configuration warning:\n" + "\n".join(map(str, warnings)), secrets), file=sys.stderr)
     if issues:
-        shown = dict.fromkeys(map(str, issues))  # the link template's, once for every receiver
+        # In file order; the link template's once, not once for every receiver.
+        shown = dict.fromkeys(
+            map(str, sorted(issues, key=lambda issue: (issue.line is None, issue.line or 0)))
+        )
         print(scrub("configuration error:\n" + "\n".join(shown), secrets), file=sys.stderr)
         return 2
     if not quiet:

@@ -11,7 +11,16 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from herald import analytics_cli, silence_cli, tail_cli, topics_cli
-from runtime.config import ConfigError, HeraldConfig, ProducerSettings, load_config
+from runtime.config import (
+    ConfigError,
+    HeraldConfig,
+    LoadMode,
+    ProducerSettings,
+    is_time_zone,
+    load_config,
+    time_zone_problem,
+)
+from runtime.errors import SetupError
 from runtime.log import setup_logging
 
 log = logging.getLogger("herald")
@@ -23,56 +32,106 @@ def _parser() -> argparse.ArgumentParser:
         description="kube-herald: Kubernetes events to incidents to chat, over Kafka.",
     )
     parser.add_argument("-c", "--config", type=Path, help="configuration file (default: $HERALD_CONFIG)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument(
-        "--log-json", action="store_true", help="log JSON lines instead of text (or logging.format: json)"
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="the least severe level logged",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text lines, or JSON: one object a line (default: logging.format in the file, else text)",
+    )
+    parser.add_argument("--log-json", action="store_true", help="the same as --log-format json")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     producer = sub.add_parser(
-        "producer", help="watch the configured clusters' Events and publish every occurrence to the raw topic"
+        "producer",
+        help="watch the configured clusters' Events and publish every occurrence to the raw topic",
+        description="Watch the cluster's Events (list, then watch with bookmarks, relist when too old) "
+        "and publish every occurrence to the raw topic; resumes from its checkpoint after a restart.",
     )
     producer.add_argument(
         "--events-file",
         type=Path,
-        help="publish a JSON-lines file of Events (or envelopes) once, instead of watching",
+        help="publish a JSON-lines file of Events (or envelopes) once, instead of watching "
+        "(default: watch the cluster)",
     )
-    producer.add_argument("--cluster", help="cluster id (overrides producer.cluster)")
+    producer.add_argument("--cluster", help="cluster id (overrides producer.cluster; default: that setting)")
 
-    replay = sub.add_parser("replay", help="publish a JSON-lines file of Events at a chosen speed")
-    replay.add_argument("file", type=Path, help="JSON lines of Event objects or envelopes")
+    replay = sub.add_parser(
+        "replay",
+        help="publish a JSON-lines file of Events at a chosen speed",
+        description="Publish a JSON-lines file of Events (or envelopes) to the raw topic, spaced as "
+        "their timestamps were, SPEED times faster.",
+    )
+    replay.add_argument("file", type=Path, help="JSON lines of Event objects or envelopes (required)")
     replay.add_argument("--speed", type=float, default=1.0, help="times real time; 0 = as fast as possible")
-    replay.add_argument("--cluster", help="cluster id for bare Event objects (overrides producer.cluster)")
+    replay.add_argument(
+        "--cluster",
+        help="cluster id for bare Event objects (overrides producer.cluster; default: that setting, "
+        "else replay)",
+    )
 
     simulate = sub.add_parser(
-        "simulate", help="publish a realistic simulated event stream (no cluster needed)"
+        "simulate",
+        help="publish a realistic simulated event stream (no cluster needed)",
+        description="Publish a realistic simulated stream of Events (crash loops, failed pulls, node "
+        "pressure, ...) from one or more pretend clusters to the raw topic, or to a file. The "
+        "same --seed gives the same stream; --list-scenarios describes them.",
     )
     simulate.add_argument("--clusters", type=int, default=1, help="how many simulated clusters")
     simulate.add_argument("--cluster-prefix", default="sim", help="cluster ids are PREFIX-1, PREFIX-2, ...")
     simulate.add_argument("--rate", type=float, default=20.0, help="events per second, all clusters together")
     simulate.add_argument("--duration", type=float, default=60.0, help="simulated seconds; 0 = forever")
-    simulate.add_argument("--seed", type=int, default=0)
-    simulate.add_argument("--scenario", action="append", help="only these scenarios (repeatable)")
+    simulate.add_argument(
+        "--seed", type=int, default=0, help="random seed: the same seed gives the same stream"
+    )
+    simulate.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="only these scenarios (repeatable; default: every scenario)",
+    )
     simulate.add_argument("--speed", type=float, default=1.0, help="times real time; 0 = as fast as possible")
-    simulate.add_argument("--output", type=Path, help="write envelopes as JSON lines here instead of Kafka")
+    simulate.add_argument(
+        "--output", type=Path, help="write envelopes as JSON lines here (default: the raw topic in Kafka)"
+    )
     simulate.add_argument("--list-scenarios", action="store_true", help="describe the scenarios and exit")
 
-    processor = sub.add_parser("processor", help="run a processing worker (Faust)")
+    processor = sub.add_parser(
+        "processor",
+        help="run a processing worker (Faust)",
+        description="Run a processing worker: normalize and classify raw events, group them into "
+        "incidents and publish their updates to the alerts topic. Run several for more partitions.",
+    )
     processor.add_argument("--instance-id", help=INSTANCE_ID_HELP.format(section="processor"))
     analytics_cli.add_parser(sub)
 
-    notifier = sub.add_parser("notifier", help="deliver incidents to one receiver")
-    notifier.add_argument("--receiver", required=True, help="name of a receiver in the config")
+    notifier = sub.add_parser(
+        "notifier",
+        help="deliver incidents to one receiver",
+        description="Deliver incident updates to one receiver (silences, dedup, grouping, retries), "
+        "and optionally serve metrics, health, the silences API and pages.",
+    )
+    notifier.add_argument("--receiver", required=True, help="name of a receiver in the config (required)")
     notifier.add_argument(
         "--http-port",
         type=int,
-        help="serve metrics, health and the silences API (overrides notifier.http_port)",
+        help="serve metrics, health and the silences API (overrides notifier.http_port; default: that "
+        "setting, else not served)",
     )
     notifier.add_argument("--instance-id", help=INSTANCE_ID_HELP.format(section="notifier"))
     silence_cli.add_parser(sub)
     tail_cli.add_parser(sub)
 
-    render = sub.add_parser("render", help="print what a receiver would send for a sample incident")
+    render = sub.add_parser(
+        "render",
+        help="print what a receiver would send for a sample incident",
+        description="Print what a receiver would send for a sample incident (or --incident FILE), "
+        "rendered by its templates; nothing is sent. Exit 2 if a template fails.",
+    )
     render.add_argument("--receiver", help="name of a receiver in the config (default: every receiver)")
     render.add_argument("--incidents", type=int, default=1, help="more than 1 renders a digest")
     render.add_argument(
@@ -80,12 +139,21 @@ def _parser() -> argparse.ArgumentParser:
         nargs="?",
         const="recovery",
         choices=["recovery", "quiet"],
-        help="render the closing update: recovery (an Event proved it, the default) or quiet "
-        "(no new Event for resolve_timeout_seconds)",
+        help="render the closing update: recovery (an Event proved it, the default value) or quiet "
+        "(no new Event for resolve_timeout_seconds) (default: the firing update)",
     )
-    render.add_argument("--incident", type=Path, help="an Incident as JSON (e.g. from the alerts topic)")
-    render.add_argument("--language", choices=["en", "zh"], help="override the receiver's language")
-    render.add_argument("--timezone", help="override the receiver's time zone, e.g. Asia/Shanghai")
+    render.add_argument(
+        "--incident",
+        type=Path,
+        help="an Incident as JSON, e.g. from the alerts topic (default: a built-in sample)",
+    )
+    render.add_argument(
+        "--language", choices=["en", "zh"], help="override the receiver's language (default: the receiver's)"
+    )
+    render.add_argument(
+        "--timezone",
+        help="override the receiver's time zone, e.g. Asia/Shanghai (default: the receiver's)",
+    )
     render.add_argument(
         "--list-vars",
         action="store_true",
@@ -96,21 +164,92 @@ def _parser() -> argparse.ArgumentParser:
         "check-config",
         help="validate the file, every receiver included (nothing is sent), and print the effective "
         "config with secrets masked; exit 2 on errors",
+        description="Validate the configuration file, every receiver included (nothing is sent), and "
+        "print the effective configuration with secrets masked. Exit 2 on errors.",
     )
     check.add_argument("--quiet", action="store_true", help="print only errors")
     topics_cli.add_parser(sub)
 
     _add_migrate_parser(sub)
 
-    demo = sub.add_parser("demo", help="run the whole pipeline on a simulated cluster, printing alerts")
-    demo.add_argument("--events-file", type=Path, help="replay these events instead of a simulated cluster")
+    demo = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on a simulated cluster, printing alerts",
+        description="Run producer, processor and a console notifier together on a simulated cluster "
+        "and print the alerts they deliver; needs only the Kafka broker of the config.",
+    )
+    demo.add_argument(
+        "--events-file",
+        type=Path,
+        help="replay these events instead of a simulated cluster (default: a simulated cluster)",
+    )
     demo.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
+
+    completion = sub.add_parser(
+        "completion",
+        help="print a shell completion script: source <(herald completion bash)",
+        description="Print a completion script for bash or zsh, generated from these commands and "
+        "options. Load it with: source <(herald completion bash), or put it in your completions "
+        "directory (e.g. /etc/bash_completion.d/herald).",
+    )
+    completion.add_argument(
+        "shell", choices=["bash", "zsh"], action=_PrintCompletion, help="the shell (required)"
+    )
+    _finish(parser)
     return parser
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` where the help does not already say what the default is, and
+    never ``(default: None)``: an option without a value there says in words what happens."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        unsaid = action.default is None or isinstance(action.default, bool) or action.default == []
+        if "default" in text or "required" in text or unsaid:
+            return text
+        return super()._get_help_string(action)
+
+
+def _finish(parser: argparse.ArgumentParser) -> None:
+    """Every parser of the tree gets the formatter, and a description (its help, as a sentence)
+    unless it has its own: ``herald X --help`` always says what X does."""
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help for choice in action._choices_actions}
+        for name, child in action.choices.items():
+            if child.description is None and helps.get(name):
+                text = str(helps[name])
+                child.description = text[0].upper() + text[1:] + "."
+            _finish(child)
+
+
+class _PrintCompletion(argparse.Action):
+    """Prints the script while parsing, as --version does: no configuration file is needed."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        from herald.completion import script
+
+        print(script(_parser(), str(values)), end="")
+        parser.exit()
 
 
 def _add_migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``herald migrate kube-eventer``; herald/migrate.py does the work (and loads the kubernetes client)."""
-    migrate = sub.add_parser("migrate", help="carry another tool's setup over to kube-herald")
+    migrate = sub.add_parser(
+        "migrate",
+        help="carry another tool's setup over to kube-herald",
+        description="Carry another tool's setup over to kube-herald: its sinks become receivers, "
+        "written as a herald.yaml and manifests to review before applying.",
+    )
     tools = migrate.add_subparsers(dest="migrate_from", required=True, metavar="FROM")
     eventer = tools.add_parser(
         "kube-eventer",
@@ -121,10 +260,17 @@ def _add_migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     where = eventer.add_mutually_exclusive_group(required=True)
     where.add_argument(
-        "-f", "--filename", type=Path, metavar="FILE", help="YAML with the Deployment and its ConfigMaps"
+        "-f",
+        "--filename",
+        type=Path,
+        metavar="FILE",
+        help="YAML with the Deployment and its ConfigMaps (this or deploy/NAME is required)",
     )
     where.add_argument(
-        "deployment", nargs="?", metavar="deploy/NAME", help="read the Deployment from the cluster"
+        "deployment",
+        nargs="?",
+        metavar="deploy/NAME",
+        help="read the Deployment from the cluster (this or -f is required)",
     )
     eventer.add_argument(
         "-n", "--namespace", default="kube-system", help="the Deployment's (default kube-system)"
@@ -135,7 +281,8 @@ def _add_migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         action="append",
         default=[],
         metavar="FILE",
-        help="YAML with a ConfigMap (or Secret) the Deployment names; repeatable",
+        help="YAML with a ConfigMap (or Secret) the Deployment names; repeatable (default: only "
+        "those in FILE, or read from the cluster)",
     )
     eventer.add_argument("--kubeconfig", help="kubeconfig file (default $KUBECONFIG, else ~/.kube/config)")
     eventer.add_argument("--context", help="kubeconfig context (default the current one)")
@@ -160,7 +307,9 @@ def _add_migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="where to write (default ./kube-herald)",
     )
     eventer.add_argument(
-        "--image", help="the kube-herald image your cluster pulls, e.g. registry.example/kube-herald:0.1.0"
+        "--image",
+        help="the kube-herald image your cluster pulls, e.g. registry.example/kube-herald:0.1.0 "
+        "(default: the image name kube-herald, unchanged)",
     )
     eventer.add_argument("--force", action="store_true", help="write into a directory that is not empty")
 
@@ -192,16 +341,23 @@ def _producer_settings(config: HeraldConfig, cluster: str | None) -> ProducerSet
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "migrate":  # writes a herald.yaml rather than reading one
-        from herald.migrate import run as run_migrate
-
-        return run_migrate(args)
+    # A mistake the user can fix is one line each and exit 2: a ConfigError is located in the
+    # file (FILE:LINE: key.path: what is wrong), a SetupError names the address, port or
+    # setting. Anything else is a bug and keeps its traceback.
     try:
-        config = load_config(args.config)
-        setup_logging(args.log_level, json_lines=args.log_json or config.logging.format == "json")
+        if args.command == "migrate":  # writes a herald.yaml rather than reading one
+            from herald.migrate import run as run_migrate
+
+            return run_migrate(args)
+        config = load_config(args.config, mode=LOAD_MODES.get(args.command, "strict"))
+        log_format = "json" if args.log_json else args.log_format or config.logging.format
+        setup_logging(args.log_level, json_lines=log_format == "json")
         return _dispatch(args, config)
     except ConfigError as exc:
-        print(f"configuration error:\n{exc}", file=sys.stderr)
+        print(exc, file=sys.stderr)
+        return 2
+    except SetupError as exc:
+        print(exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -218,7 +374,13 @@ def _render(args: argparse.Namespace, config: HeraldConfig) -> int:
     from notifiers.errors import PermanentError
     from notifiers.preview import render_preview
 
+    if args.timezone is not None and not is_time_zone(args.timezone):
+        print(f"herald render: --timezone: {time_zone_problem(args.timezone)}", file=sys.stderr)
+        return 2
+
     names = [args.receiver] if args.receiver else [entry.name for entry in config.receivers]
+    for issue in (issue for name in names for issue in config.unset_secrets(name)):
+        print(f"note: {issue}; rendered with a placeholder", file=sys.stderr)
     for name in names:
         if not args.receiver:
             print(f"── {name} ({config.receiver(name)[1].type}) ──")
@@ -289,6 +451,7 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
     if args.command == "notifier":
         from notifiers.main import run_notifier
 
+        config.require_secrets(args.receiver)
         return run_notifier(
             _with_instance_id(config, "notifier", args.instance_id), args.receiver, http_port=args.http_port
         )
@@ -303,11 +466,24 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
     raise AssertionError(args.command)
 
 
+LOAD_MODES: dict[str, LoadMode] = {
+    **dict.fromkeys(("producer", "replay", "simulate", "processor", "analytics"), "lenient"),
+    **dict.fromkeys(("topics", "silence", "tail", "render", "notifier"), "lenient"),
+    "check-config": "check",
+}
+"""Commands that deliver nothing load receivers' unset ``${VAR}`` secrets as placeholders; a
+notifier requires its own receiver's (``require_secrets``); check-config reports every problem."""
+
 ADMIN_COMMANDS = ("silence", "tail", "check-config", "topics")
 """Commands that operate the pipeline rather than run a stage of it."""
 
 
 def _admin(args: argparse.Namespace, config: HeraldConfig) -> int:
+    if args.command in ("silence", "tail", "topics"):
+        from runtime.kafka import reach
+
+        # One quiet look first: no broker answering is one line and exit 2 (BrokerUnreachable).
+        reach(config.kafka, timeout=getattr(args, "timeout", None))
     if args.command == "silence":
         return silence_cli.run(config, args)
     if args.command == "tail":

@@ -48,7 +48,7 @@ producer:
 receivers:
   - name: team-chat
     type: wecom
-    url: ${WECOM_ROBOT_URL:-}         # a secret: from the environment (or url_file)
+    url: ${WECOM_ROBOT_URL}           # a secret: from the environment (or url_file)
   - name: console
     type: console
 """
@@ -298,9 +298,10 @@ def render() -> str:
         "",
         f"Every process reads one YAML file: `herald -c herald.yaml COMMAND`, or `${ENV_CONFIG_PATH}`",
         "when `-c` is not given (without either, the defaults below). Unknown keys are errors, since",
-        "a typo is the usual cause; every error names the file, the line and the key path.",
-        "`herald -c herald.yaml check-config` validates the whole file, every receiver included,",
-        "and prints the effective configuration with defaults filled in and secrets masked.",
+        "a typo is the usual cause (the error names the closest known key); every error names the",
+        "file, the line and the key path. `herald -c herald.yaml check-config` validates the whole",
+        "file, every receiver and route included, reports every error in one run, and prints the",
+        "effective configuration with defaults filled in and secrets masked.",
         "The variables templates can use are in [templates.md](templates.md).",
         "",
         "## A minimal configuration",
@@ -315,9 +316,13 @@ def render() -> str:
         "  `${NAME:-default}` by `default` when `NAME` is unset (`${NAME:-}`: the empty string).",
         "  The replacement happens before validation, so `port: ${SMTP_PORT}` is checked as a number.",
         "- An unset variable without a default is an error naming the key, reported with every other",
-        "  mistake in the file. Every process reads the whole file, so write a secret that only one",
-        "  notifier receives as `${VAR:-}`: the other processes then load the file, and the notifier",
-        "  that lacks it fails on the empty value, naming the receiver's key.",
+        "  mistake in the file; `check-config` reports them all, in receivers too.",
+        "- In a receiver's settings, an unset variable matters only where that receiver delivers:",
+        "  every process reads the whole file, so the others (producer, processor, `topics`,",
+        "  `silence`, `tail`, `render`) load it with a placeholder standing for the value (`render`",
+        "  notes it on stderr and renders with it), while `herald notifier --receiver NAME` stops",
+        "  with an error naming each unset variable of its own receiver. So write a receiver's secret",
+        "  `${VAR}` and set `VAR` only for its notifier; `${VAR:-}` is not needed.",
         f"- `{ENV_BOOTSTRAP}` and `{ENV_TOPIC_PREFIX}` override `kafka.bootstrap_servers` and",
         "  `kafka.topic_prefix` for every process (tests, CI, compose).",
         "",

@@ -46,7 +46,7 @@ from notifiers.sinks import (
     parse_sink,
     read_configmap_body,
 )
-from runtime.kube import api_client
+from runtime.kube import KubeError, api_client
 from runtime.redact import REDACTED, redact_url
 from schemas.raw import CLUSTER_ID_PATTERN
 
@@ -286,6 +286,8 @@ class ClusterSource(Source):
         texts = [(str(p), _read_text(p)) for p in extra]
         try:
             client = api_client(in_cluster=False, kubeconfig=kubeconfig, context=context)
+        except KubeError as exc:  # names the file and, for a context, the ones there are
+            raise MigrateError(str(exc)) from None
         except (ConfigException, OSError, TypeError, ValueError) as exc:
             where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
             raise MigrateError(f"cannot use kubeconfig {where}: {_one_line(exc)}") from None

@@ -1,8 +1,10 @@
 """``herald tail``: follow incident updates on the alerts topic as they happen.
 
 On a terminal it keeps a live table of the incidents seen; piped, it prints one plain line
-per update, so it can be grepped. It reads by assigning every partition, never joining a
-consumer group or committing, so watching never takes partitions from a notifier.
+per update, so it can be grepped; times are in ``notifier.timezone``, with their offset.
+``--output json`` prints each update as its record on the topic (full fingerprint, ISO 8601
+times). It reads by assigning every partition, never joining a consumer group or
+committing, so watching never takes partitions from a notifier.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ import os
 import queue
 import sys
 from collections.abc import Iterator, Sequence
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from notifiers.templating import format_time
 from runtime.config import HeraldConfig
 from runtime.kafka import CompactedTopicReader
-from schemas import Incident, IncidentStatus, Matcher, SchemaError, decode
+from schemas import Incident, IncidentStatus, Matcher, SchemaError, decode, encode
 from schemas.matchers import match_all
 
 log = logging.getLogger(__name__)
@@ -35,21 +39,38 @@ STYLES = {
     "warning": "yellow",
     "info": "cyan",
 }
+UTC = ZoneInfo("UTC")
 COLUMNS = ("updated", "status", "severity", "incident", "category/reason", "count", "v", "message")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tail = sub.add_parser(
-        "tail", help="follow incident updates as they happen (a live table on a terminal, lines when piped)"
+        "tail",
+        help="follow incident updates as they happen (a live table on a terminal, lines when piped)",
+        description="Follow incident updates on the alerts topic: a live table on a terminal, one "
+        "line per update when piped, times in notifier.timezone. Reads without joining a consumer "
+        "group, so it never takes partitions from a notifier. Stops on Ctrl-C.",
     )
     tail.add_argument(
-        "matchers", nargs="*", help='only incidents matching every matcher: namespace=shop reason=~"Back.*"'
+        "matchers",
+        nargs="*",
+        help='only incidents matching every matcher: namespace=shop reason=~"Back.*" (default: all)',
     )
-    tail.add_argument("--cluster", help="only this cluster's incidents")
-    tail.add_argument("--namespace", help="only this namespace's incidents")
-    tail.add_argument("--severity", choices=["info", "warning", "critical"], help="only this severity")
+    tail.add_argument("--cluster", help="only this cluster's incidents (default: every cluster)")
+    tail.add_argument("--namespace", help="only this namespace's incidents (default: every namespace)")
+    tail.add_argument(
+        "--severity", choices=["info", "warning", "critical"], help="only this severity (default: any)"
+    )
     tail.add_argument(
         "--from-beginning", action="store_true", help="start at the oldest update the topic keeps, not now"
+    )
+    tail.add_argument(
+        "-o",
+        "--output",
+        choices=["text", "json"],
+        default="text",
+        help="text: a table on a terminal, lines when piped; json: each update as a JSON line, "
+        "full ids and times (default: %(default)s)",
     )
 
 
@@ -80,14 +101,14 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
-def cells(incident: Incident) -> list[Text]:
+def cells(incident: Incident, *, zone: ZoneInfo = UTC) -> list[Text]:
     """One update as the columns of :data:`COLUMNS`, styled; the line and the table share them."""
     status = incident.status.value + (" (inhibited)" if incident.inhibited_by else "")
     where = "/".join(part for part in (incident.cluster, incident.namespace, incident.workload) if part)
     reason = incident.labels.get("reason")
     message = incident.samples[-1].message if incident.samples else incident.title
     return [
-        Text(incident.emitted_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        Text(format_time(incident.emitted_at, zone)),
         Text(status, style=STYLES[incident.status.value] if not incident.inhibited_by else "dim"),
         Text(incident.severity.value, style=STYLES[incident.severity.value]),
         Text(printable(where)),
@@ -98,16 +119,17 @@ def cells(incident: Incident) -> list[Text]:
     ]
 
 
-def line(incident: Incident) -> str:
-    return " ".join(cell.plain for cell in cells(incident))
+def line(incident: Incident, *, zone: ZoneInfo = UTC) -> str:
+    return " ".join(cell.plain for cell in cells(incident, zone=zone))
 
 
-def table(incidents: Sequence[Incident], *, rows: int) -> Table:
+def table(incidents: Sequence[Incident], *, rows: int, zone: ZoneInfo = UTC) -> Table:
     """The latest update of each incident, most recently updated first."""
     shown = sorted(incidents, key=lambda i: i.emitted_at, reverse=True)[:rows]
     view = Table(*COLUMNS, title=f"{len(incidents)} incidents", title_justify="left")
     for incident in shown:
-        view.add_row(*cells(incident), style="dim" if incident.status is IncidentStatus.RESOLVED else None)
+        dim = incident.status is IncidentStatus.RESOLVED
+        view.add_row(*cells(incident, zone=zone), style="dim" if dim else None)
     return view
 
 
@@ -131,12 +153,16 @@ def run(config: HeraldConfig, args: argparse.Namespace) -> int:
 
     reader = CompactedTopicReader(config.kafka, topic, on_record, from_end=not args.from_beginning)
     reader.start()
+    zone = ZoneInfo(config.notifier.timezone)
     try:
-        if sys.stdout.isatty():
-            _live_table(_received(reader, updates))
+        if args.output == "json":
+            for incident in _received(reader, updates):
+                print(encode(incident).decode(), flush=True)
+        elif sys.stdout.isatty():
+            _live_table(_received(reader, updates), zone=zone)
         else:
             for incident in _received(reader, updates):
-                print(line(incident), flush=True)
+                print(line(incident, zone=zone), flush=True)
     except BrokenPipeError:  # piped into head, which has read enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -155,10 +181,11 @@ def _received(reader: CompactedTopicReader, updates: queue.Queue[Incident]) -> I
             continue
 
 
-def _live_table(received: Iterator[Incident]) -> None:
+def _live_table(received: Iterator[Incident], *, zone: ZoneInfo) -> None:
     console = Console()
     latest: dict[str, Incident] = {}
-    with Live(table([], rows=1), console=console, auto_refresh=False) as live:
+    with Live(table([], rows=1, zone=zone), console=console, auto_refresh=False) as live:
         for incident in received:
             latest[incident.fingerprint] = incident
-            live.update(table(list(latest.values()), rows=max(1, console.height - 6)), refresh=True)
+            rows = max(1, console.height - 6)
+            live.update(table(list(latest.values()), rows=rows, zone=zone), refresh=True)

@@ -8,13 +8,17 @@ retention. ``verify`` says what differs on a cluster whose topics were made by h
 from __future__ import annotations
 
 import argparse
+import logging
+import shlex
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from confluent_kafka import KafkaException
-from rich.console import Console
 from rich.table import Table
 
+from herald.console import PipeConsole
 from runtime.config import HeraldConfig, KafkaSettings
 from runtime.kafka import (
     TopicMismatch,
@@ -31,13 +35,28 @@ SETTLE_SECONDS = 10.0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    topics = sub.add_parser("topics", help="create or verify the topics (partitions, compaction, retention)")
+    topics = sub.add_parser(
+        "topics",
+        help="create or verify the topics (partitions, compaction, retention)",
+        description="Create or verify the documented topics (kafka.topic_prefix, kafka.partitions, "
+        "compaction and retention), for clusters that forbid auto-creation. Exit 1 on a difference.",
+    )
     actions = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
-    for name, text in (
-        ("create", "create the missing topics (idempotent), then verify them all"),
-        ("verify", "check that every topic exists with the expected partitions and configs"),
+    for name, text, description in (
+        (
+            "create",
+            "create the missing topics (idempotent), then verify them all",
+            "Create the topics that do not exist yet (an existing one is left as it is), then "
+            "verify them all as verify does.",
+        ),
+        (
+            "verify",
+            "check that every topic exists with the expected partitions and configs",
+            "Check that every topic exists with the expected partitions, cleanup policy and "
+            "retention; print the command that fixes each difference; exit 1 if any.",
+        ),
     ):
-        action = actions.add_parser(name, help=text)
+        action = actions.add_parser(name, help=text, description=description)
         action.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker")
 
 
@@ -46,7 +65,8 @@ def run(config: HeraldConfig, args: argparse.Namespace) -> int:
     kafka = config.kafka
     try:
         if args.topics_command == "create":
-            created = ensure_topics(kafka, timeout=args.timeout)
+            with _without_created_logs():
+                created = ensure_topics(kafka, timeout=args.timeout)
             for name in created:
                 print(f"created {name}")
             if not created:
@@ -57,7 +77,38 @@ def run(config: HeraldConfig, args: argparse.Namespace) -> int:
     except KafkaException as exc:
         print(f"herald topics: Kafka at {kafka.bootstrap_servers}: {exc.args[0]}", file=sys.stderr)
         return 1
-    return report(kafka, states)
+    return report(kafka, states, herald=herald_prefix(args))
+
+
+def herald_prefix(args: argparse.Namespace) -> str:
+    """``herald`` with the global options the user gave, so a suggested command reads the same
+    file: ``herald -c prod.yaml topics create``, not a bare one that reads $HERALD_CONFIG."""
+    words = ["herald"]
+    if args.config is not None:
+        words += ["-c", str(args.config)]
+    if getattr(args, "log_level", "INFO") != "INFO":
+        words += ["--log-level", args.log_level]
+    if getattr(args, "log_format", None):
+        words += ["--log-format", args.log_format]
+    if getattr(args, "log_json", False):
+        words.append("--log-json")
+    return shlex.join(words)
+
+
+class _CreatedFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("created topic")
+
+
+@contextmanager
+def _without_created_logs() -> Iterator[None]:
+    """``create`` prints each topic it made on stdout; the log line saying the same is dropped."""
+    logger, only = logging.getLogger("runtime.kafka"), _CreatedFilter()
+    logger.addFilter(only)
+    try:
+        yield
+    finally:
+        logger.removeFilter(only)
 
 
 def _settled(kafka: KafkaSettings, created: set[str], *, timeout: float) -> dict[str, TopicState]:
@@ -71,8 +122,9 @@ def _settled(kafka: KafkaSettings, created: set[str], *, timeout: float) -> dict
         time.sleep(0.5)
 
 
-def report(kafka: KafkaSettings, states: dict[str, TopicState]) -> int:
-    """Print one row per topic and how to fix each difference; 1 if any."""
+def report(kafka: KafkaSettings, states: dict[str, TopicState], *, herald: str = "herald") -> int:
+    """Print one row per topic and how to fix each difference; 1 if any. ``herald`` is the
+    command as the user runs it, options included, for the suggested fixes."""
     table = Table()
     table.add_column("topic", no_wrap=True, min_width=max(len(name) for name, _ in kafka.topics.all()))
     for header in ("partitions", "policy", "retention", "status"):
@@ -94,9 +146,9 @@ def report(kafka: KafkaSettings, states: dict[str, TopicState]) -> int:
             _duration(retention) if "retention.ms" in expected else "-",
             "[red]" + ", ".join(m.setting for m in found) + " differ[/red]" if found else "[green]ok[/green]",
         )
-    Console().print(table)
+    PipeConsole().print(table)
     for mismatch in mismatches:
-        print(f"{mismatch.topic}: {describe(mismatch)}\n  fix: {fix(kafka, mismatch)}")
+        print(f"{mismatch.topic}: {describe(mismatch)}\n  fix: {fix(kafka, mismatch, herald=herald)}")
     if mismatches:
         print(f"{len(mismatches)} difference(s) from the documented topics", file=sys.stderr)
         return 1
@@ -109,11 +161,11 @@ def describe(mismatch: TopicMismatch) -> str:
     return f"{mismatch.setting} is {mismatch.actual or 'unset'}, expected {mismatch.expected}"
 
 
-def fix(kafka: KafkaSettings, mismatch: TopicMismatch) -> str:
+def fix(kafka: KafkaSettings, mismatch: TopicMismatch, *, herald: str = "herald") -> str:
     """The command (or config change) that makes the topic as documented."""
     server = f"--bootstrap-server {kafka.bootstrap_servers.split(',')[0]}"
     if mismatch.setting == "exists":
-        return "herald topics create"
+        return f"{herald} topics create"
     if mismatch.setting == "partitions":
         actual, expected = int(mismatch.actual or 0), int(mismatch.expected)
         if actual < expected:
@@ -124,7 +176,7 @@ def fix(kafka: KafkaSettings, mismatch: TopicMismatch) -> str:
             )
         return (
             f"partitions cannot be removed: set kafka.partitions: {actual} if every topic has {actual},"
-            " or delete the topic and run herald topics create (its records are lost)"
+            f" or delete the topic and run {herald} topics create (its records are lost)"
         )
     return (
         f"kafka-configs.sh {server} --alter --entity-type topics --entity-name {mismatch.topic}"

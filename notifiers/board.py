@@ -8,7 +8,8 @@ starts empty after a restart; the topics (``alerts``, ``notify.log``) stay the t
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -56,6 +57,8 @@ class Filters:
     namespace: str = ""
     severity: str = ""
     status: str = ""
+    text: str = ""
+    """Free text, found (ignoring case) in the title, cluster, namespace, workload, a reason or the node."""
 
     def admit(self, incident: Incident) -> bool:
         return (
@@ -63,7 +66,25 @@ class Filters:
             and (not self.namespace or (incident.namespace or "") == self.namespace)
             and (not self.severity or incident.severity.value == self.severity)
             and (not self.status or incident.status.value == self.status)
+            and (not self.text or self.text.casefold() in searched_text(incident))
         )
+
+
+def searched_text(incident: Incident) -> str:
+    """What the search box looks in, case-folded, one field a line (so no match spans two)."""
+    reasons = {sample.reason for sample in incident.samples}
+    if incident.labels.get("reason"):
+        reasons.add(incident.labels["reason"])
+    fields = (
+        incident.title,
+        incident.cluster,
+        incident.namespace or "",
+        incident.workload or "",
+        *incident.workloads,
+        *sorted(reasons),
+        incident.node or incident.labels.get("node", ""),
+    )
+    return "\n".join(fields).casefold()
 
 
 class _Tracked:
@@ -137,6 +158,21 @@ class Board:
         found.sort(key=lambda e: (e.incident.status is not IncidentStatus.FIRING, -e.incident.severity.rank))
         return found
 
+    def size(self) -> int:
+        with self._lock:
+            return len(self._tracked)
+
+    def counts(self, fields: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+        """How many incidents held have each value of each field (status, severity, cluster),
+        the most frequent first."""
+        with self._lock:
+            incidents = [t.incident for t in self._tracked.values()]
+        found: dict[str, list[tuple[str, int]]] = {}
+        for name in fields:
+            counter = Counter(_value(incident, name) for incident in incidents)
+            found[name] = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+        return found
+
     def facets(self) -> dict[str, list[str]]:
         """The values each filter can take among the incidents held, sorted."""
         with self._lock:
@@ -147,3 +183,8 @@ class Board:
             "severity": sorted({i.severity.value for i in incidents}),
             "status": sorted({i.status.value for i in incidents}),
         }
+
+
+def _value(incident: Incident, name: str) -> str:
+    value = getattr(incident, name)
+    return str(getattr(value, "value", value) or "")

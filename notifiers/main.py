@@ -8,7 +8,7 @@ import signal
 from notifiers.api import silence_api
 from notifiers.runner import Notifier, build_receiver
 from notifiers.silences import SilenceStore
-from notifiers.ui import board_pages
+from notifiers.ui import board_pages, page_guard
 from runtime.config import HeraldConfig
 from runtime.http import serve_health
 from runtime.kafka import await_topics, stage_topics
@@ -28,10 +28,27 @@ def run_notifier(config: HeraldConfig, receiver_name: str, *, http_port: int | N
         port = http_port or config.notifier.http_port
         if port:
             store = SilenceStore(config.kafka, notifier.silences)
+            language, timezone = config.locale(receiver.name)
+            auth = config.notifier.ui_auth
             pages = board_pages(
-                notifier.board, store, receiver=receiver.name, timezone=config.locale(receiver.name)[1]
+                notifier.board,
+                store,
+                receiver=receiver.name,
+                timezone=timezone,
+                language=language,
+                group_by=config.processor.group_by,
+                read_only=auth.read_only,
+                refresh_seconds=config.notifier.ui_refresh_seconds,
             )
-            serve_health(port, live=notifier.live, ready=notifier.ready, api=silence_api(store), pages=pages)
+            serve_health(
+                port,
+                live=notifier.live,
+                ready=notifier.ready,
+                api=silence_api(store),
+                pages=pages,
+                guard=page_guard(auth, language=language),
+                setting="--http-port" if http_port else "notifier.http_port",
+            )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, notifier.stop)

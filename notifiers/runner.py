@@ -47,7 +47,7 @@ from notifiers.retry import backoff_delay
 from notifiers.routing import RouteTree
 from notifiers.sinks import KUBE_EVENTER, KubeEventerEntry, SinkError
 from notifiers.state import NotificationLog, SilenceBook, log_key
-from notifiers.templating import Renderer
+from notifiers.templating import BrokenTemplateError, Renderer
 from runtime.config import ConfigError, ConfigIssue, HeraldConfig, ReceiverEntry
 from runtime.kafka import CompactedTopicReader, acknowledged_producer, committing_consumer
 from schemas import (
@@ -101,12 +101,17 @@ def build_receiver(config: HeraldConfig, name: str) -> tuple[Receiver, tuple[Mat
     else:
         settings = config.validate_section(("receivers", index), factory.config_model, entry.settings())
     language, timezone = config.locale(name)
-    renderer = Renderer(
-        timezone=timezone,
-        templates_dir=config.notifier.templates_dir,
-        language=language,
-        link_template=config.notifier.link_template,
-    )
+    try:
+        renderer = Renderer(
+            timezone=timezone,
+            templates_dir=config.notifier.templates_dir,
+            language=language,
+            link_template=config.notifier.link_template,
+        )
+    except BrokenTemplateError as exc:  # the link template, compiled here: a mistake in the file
+        raise config.error_at(
+            ("notifier", "link_template"), f"the link template{exc.where}: {exc.reason}"
+        ) from None
     return factory(settings, renderer), filters
 
 
@@ -146,6 +151,35 @@ class Attempts:
 
     attempts: int
     failure: str = ""
+    seconds: float = 0.0
+    """How long the last attempt took."""
+
+
+TITLE_CHARS = 120
+"""An incident's title is cut to this in a log line's text (JSON logs carry it whole)."""
+QUIET_DECISIONS = frozenset({"already-handled"})
+"""Decisions logged at DEBUG: a replay after a restart or rebalance repeats every one of them."""
+
+
+def _quoted(title: str) -> str:
+    """A title for a log line: quoted and shortened. Control characters are left to the
+    formatter, which escapes them (the title comes from Event text, which any tenant writes)."""
+    short = title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "\N{HORIZONTAL ELLIPSIS}"
+    return '"' + short.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def outcome_line(
+    outcome: str, receiver: str, incident: Incident, *, digest: int = 1, detail: str = ""
+) -> str:
+    """The text of a delivery log line: ``delivered wecom 3f2a9c0b1d4e v3 firing "Crash
+    loop in shop/web" (digest of 4) in 182 ms``; ``detail`` is what follows the title."""
+    text = (
+        f"{outcome} {receiver} {incident.fingerprint[:12]} v{incident.version} "
+        f"{incident.status.value} {_quoted(incident.title)}"
+    )
+    if digest > 1:
+        text += f" (digest of {digest})"
+    return f"{text} {detail}" if detail else text
 
 
 @dataclass
@@ -372,27 +406,106 @@ class Notifier:
         DECISIONS.labels(self._name, decision.reason).inc()
         shown = DUE if decision.action is Action.DELIVER else decision.reason
         self.board.seen(incident, shown, at=now, silence_id=decision.silence_id)
+        if decision.action is not Action.DELIVER:
+            self._log_decision(decision.reason, incident, silence_id=decision.silence_id)
         if decision.action is Action.SKIP:
             return
         superseded = batch.due.pop(fingerprint, None)  # superseded by this later version
         if superseded is not None:
             self.board.settled(fingerprint, superseded.version, SUPERSEDED, at=now)
+            self._log_decision(SUPERSEDED, superseded, by_version=incident.version)
         if decision.action is Action.DELIVER:
             batch.due[fingerprint] = incident
             batch.decided[fingerprint] = self._log.decided(self._name, incident, Outcome.DELIVERED)
             return
         assert decision.outcome is not None
-        log.info(
-            "%s: %s %s v%d",
-            self._name,
-            decision.reason,
-            fingerprint[:12],
-            incident.version,
-            extra={"receiver": self._name, "cluster": incident.cluster, "incident": fingerprint},
-        )
         entry = self._log.decided(self._name, incident, decision.outcome, silence_id=decision.silence_id)
         batch.decided[fingerprint] = entry
         batch.records.append(entry)
+
+    def _fields(self, outcome: str, incident: Incident, **more: object) -> dict[str, object]:
+        """A delivery log line's fields (``extra=``: JSON logs' keys); ``target`` is redacted."""
+        return {
+            "receiver": self._name,
+            "receiver_type": self._receiver.type,
+            "target": self._receiver.target,
+            "outcome": outcome,
+            "incident": incident.fingerprint,
+            "cluster": incident.cluster,
+            "title": incident.title,
+            "version": incident.version,
+            "status": incident.status.value,
+            **more,
+        }
+
+    def _log_decision(
+        self, reason: str, incident: Incident, *, silence_id: str | None = None, by_version: int | None = None
+    ) -> None:
+        """One line for an update this receiver does not send: silenced, inhibited, not routed, ..."""
+        detail, more = "", dict[str, object]()
+        if reason == Outcome.SILENCED.value and silence_id:
+            detail, more = f"by silence {silence_id}", {"silence_id": silence_id}
+        elif reason == Outcome.INHIBITED.value and incident.inhibited_by:
+            detail = f"by {incident.inhibited_by[:12]}"
+            more = {"inhibited_by": incident.inhibited_by}
+        elif by_version is not None:
+            detail, more = f"by v{by_version}", {"superseded_by": by_version}
+        log.log(
+            logging.DEBUG if reason in QUIET_DECISIONS else logging.INFO,
+            "%s",
+            outcome_line(reason, self._name, incident, detail=detail),
+            extra=self._fields(reason, incident, **more),
+        )
+
+    def _log_attempt(self, notification: Notification, attempts: Attempts) -> None:
+        """One line per incident of a delivered or dead-lettered notification."""
+        digest = len(notification.incidents)
+        took = f"in {attempts.seconds * 1000:.0f} ms"
+        if attempts.failure:
+            outcome, level = "dead-lettered", logging.ERROR
+            detail = f"after {attempts.attempts} attempt{'s' * (attempts.attempts > 1)} (last {took}): "
+            detail += attempts.failure
+        else:
+            outcome, level = "delivered", logging.INFO
+            detail = took if attempts.attempts == 1 else f"{took} on attempt {attempts.attempts}"
+        for incident in notification.incidents:
+            fields = self._fields(
+                outcome,
+                incident,
+                digest=digest,
+                attempt=attempts.attempts,
+                latency_ms=round(attempts.seconds * 1000),
+            )
+            if attempts.failure:
+                fields["reason"] = attempts.failure
+            log.log(
+                level,
+                "%s",
+                outcome_line(outcome, self._name, incident, digest=digest, detail=detail),
+                extra=fields,
+            )
+
+    def _log_retry(
+        self, notification: Notification, *, attempt: int, seconds: float, delay: float, error: RetryableError
+    ) -> None:
+        """One line per failed attempt that will be retried, naming the notification's first
+        incident (and, in JSON, every incident of a digest)."""
+        first, digest = notification.incidents[0], len(notification.incidents)
+        detail = f"attempt {attempt} failed in {seconds * 1000:.0f} ms, next in {delay:.1f}s: {error}"
+        fields = self._fields(
+            "retrying",
+            first,
+            digest=digest,
+            attempt=attempt,
+            latency_ms=round(seconds * 1000),
+            retry_in_s=round(delay, 3),
+            error=str(error),
+        )
+        if digest > 1:
+            fields["incidents"] = [i.fingerprint for i in notification.incidents]
+        log.warning(
+            "%s", outcome_line("retrying", self._name, first, digest=digest, detail=detail), extra=fields
+        )
 
     async def _deliver_due(self, batch: Batch) -> bool:
         """Deliver within the rate budget, merging into digests when more are due than it allows."""
@@ -428,6 +541,7 @@ class Notifier:
         """Record what happened to every incident in the notification, durably, before committing."""
         outcome = Outcome.DEAD_LETTERED if attempts.failure else Outcome.DELIVERED
         DELIVERIES.labels(self._name, outcome.value).inc()
+        self._log_attempt(notification, attempts)
         now = utc_now()
         for incident in notification.incidents:
             self.board.settled(incident.fingerprint, incident.version, outcome.value, at=now)
@@ -449,33 +563,21 @@ class Notifier:
                 return None
             self._rate.take()
             attempt += 1
+            started = time.monotonic()
             try:
                 await self._receiver.send(notification)
-                return Attempts(attempt)
+                return Attempts(attempt, seconds=time.monotonic() - started)
             except PermanentError as exc:
-                log.error("%s: permanent failure: %s", self._name, exc, extra={"receiver": self._name})
-                return Attempts(attempt, f"permanent: {exc}")
+                return Attempts(attempt, f"permanent: {exc}", time.monotonic() - started)
             except RetryableError as exc:
+                took = time.monotonic() - started
                 delay = backoff_delay(attempt, retry_after=exc.retry_after)
                 if time.monotonic() + delay > deadline:
-                    log.error(
-                        "%s: retry budget of %.0fs spent: %s",
-                        self._name,
-                        self._budget_seconds,
-                        exc,
-                        extra={"receiver": self._name},
-                    )
-                    return Attempts(attempt, f"retry budget of {self._budget_seconds:.0f}s spent: {exc}")
+                    spent = f"retry budget of {self._budget_seconds:.0f}s spent: {exc}"
+                    return Attempts(attempt, spent, took)
                 self.stats.retries += 1
                 RETRIES.labels(self._name).inc()
-                log.warning(
-                    "%s: attempt %d failed, retrying in %.1fs: %s",
-                    self._name,
-                    attempt,
-                    delay,
-                    exc,
-                    extra={"receiver": self._name},
-                )
+                self._log_retry(notification, attempt=attempt, seconds=took, delay=delay, error=exc)
                 if not await self._idle(delay, partitions):
                     return None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -124,3 +125,50 @@ class SilenceStore:
         if current is None:
             raise KeyError(silence_id)
         return self.save(expired(current))
+
+
+SHORT_ID_CHARS = 8
+"""Silence ids are shown this long at least, longer where two would share the prefix (like git)."""
+
+MIN_PREFIX_CHARS = 4
+"""A prefix shorter than this names no silence, however few there are: a typo must not expire one."""
+
+
+def short_ids(ids: Iterable[str], *, minimum: int = SHORT_ID_CHARS) -> dict[str, str]:
+    """Each id -> its shortest prefix (at least ``minimum`` long) that no other id starts with."""
+    unique = sorted(set(ids))
+    shown: dict[str, str] = {}
+    for index, current in enumerate(unique):
+        neighbours = unique[max(0, index - 1) : index] + unique[index + 1 : index + 2]
+        shared = max((_common_length(current, other) for other in neighbours), default=0)
+        shown[current] = current[: max(minimum, shared + 1)]
+    return shown
+
+
+def _common_length(a: str, b: str) -> int:
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return length
+
+
+class SilenceIdError(LookupError):
+    """A prefix that names no silence, or more than one; the message is one line for a person."""
+
+
+def resolve_id(prefix: str, ids: Iterable[str]) -> str:
+    """The one id starting with ``prefix`` (a full id always names itself)."""
+    known = set(ids)
+    if prefix in known:
+        return prefix
+    if len(prefix) < MIN_PREFIX_CHARS:
+        raise SilenceIdError(f"{prefix!r}: give at least {MIN_PREFIX_CHARS} characters of a silence id")
+    found = sorted(candidate for candidate in known if candidate.startswith(prefix))
+    if not found:
+        raise SilenceIdError(f"no silence {prefix!r}")
+    if len(found) > 1:
+        shown = short_ids(known)
+        raise SilenceIdError(f"{prefix!r} is ambiguous: {', '.join(shown[c] for c in found)}")
+    return found[0]

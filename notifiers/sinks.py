@@ -34,7 +34,7 @@ from pydantic import (
 
 from notifiers.routing import kube_eventer_matchers
 from runtime.config import ConfigError
-from runtime.kube import api_client
+from runtime.kube import KubeError, api_client
 from runtime.redact import redact_url
 from schemas.matchers import Matcher, MatchOp
 
@@ -199,6 +199,8 @@ def read_configmap_body(
         found = core.read_namespaced_config_map(ref.name, ref.namespace)
     except ApiException as exc:
         raise SinkError(f"custom_body_configmap: {where}: HTTP {exc.status} {exc.reason}") from None
+    except KubeError as exc:
+        raise SinkError(f"custom_body_configmap: {where}: {exc}") from None
     except (ConfigException, OSError, ValueError) as exc:
         raise SinkError(f"custom_body_configmap: {where}: {type(exc).__name__}: {exc}") from None
     except Exception as exc:  # urllib3's errors: the cluster is unreachable

@@ -30,7 +30,12 @@ def run_worker(config: HeraldConfig, *, loglevel: str = "info") -> None:
     topics = config.kafka.topics
     health = WorkerHealth(app, (topics.raw, topics.grouped))
     if config.processor.metrics_port:
-        serve_health(config.processor.metrics_port, live=health.live, ready=health.ready)
+        serve_health(
+            config.processor.metrics_port,
+            live=health.live,
+            ready=health.ready,
+            setting="processor.metrics_port",
+        )
     # Faust would replace the process's log handlers with its own: keep herald's (JSON lines,
     # the secret filter). Its start-up spinner writes terminal escapes to stdout even when
     # that is a log file; without it, Faust logs "Ready" instead.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from runtime.config import KafkaSettings, ProducerSettings
-from runtime.kafka import DEFAULT_MESSAGE_LIMIT, client_config, topic_message_limit
+from runtime.kafka import DEFAULT_MESSAGE_LIMIT, BrokerUnreachableError, client_config, topic_message_limit
 from schemas import ProducerCheckpoint, QuarantineRecord, RawEnvelope, RawMessage, encode
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ def record_limit(kafka: KafkaSettings) -> int:
     """
     try:
         return topic_message_limit(kafka, [kafka.topics.raw, kafka.topics.invalid])
-    except KafkaException as exc:
+    except (KafkaException, BrokerUnreachableError) as exc:
         log.warning(
             "cannot read max.message.bytes of %s (%s); assuming %d bytes",
             kafka.topics.raw,

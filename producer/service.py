@@ -31,7 +31,7 @@ from producer.watch import ClusterWatcher
 from runtime.config import ClusterSource, HeraldConfig, ProducerSettings
 from runtime.http import Check, serve_health
 from runtime.kafka import await_topics, stage_topics
-from runtime.kube import api_client
+from runtime.kube import KubeError, api_client
 from schemas import ProducerCheckpoint
 from schemas.base import utc_now
 
@@ -46,6 +46,21 @@ unhealthy: a restart would not bring the broker back)."""
 def api_client_for(source: ClusterSource) -> ApiClient:
     """An authenticated client for one cluster: in-cluster service account or a kubeconfig context."""
     return api_client(in_cluster=source.in_cluster, kubeconfig=source.kubeconfig, context=source.context)
+
+
+def api_clients(config: HeraldConfig, settings: ProducerSettings) -> dict[str, ApiClient]:
+    """Cluster id -> its client, each built before anything waits: a kubeconfig, context or
+    in-cluster mistake is one line located at the cluster's setting (``ConfigError``), at once."""
+    clients: dict[str, ApiClient] = {}
+    for index, source in enumerate(settings.sources()):
+        try:
+            clients[source.cluster] = api_client_for(source)
+        except KubeError as exc:
+            at: tuple[str | int, ...] = (
+                ("producer", "clusters", index, exc.setting) if settings.clusters else ("producer", "cluster")
+            )
+            raise config.error_at(at, str(exc)) from None
+    return clients
 
 
 def watch_key(settings: ProducerSettings, cluster: str) -> str:
@@ -69,7 +84,8 @@ def run_watch(config: HeraldConfig, settings: ProducerSettings) -> int:
         return checks["ready"]()
 
     if settings.metrics_port:
-        serve_health(settings.metrics_port, live=live, ready=ready)
+        serve_health(settings.metrics_port, live=live, ready=ready, setting="producer.metrics_port")
+    clients = api_clients(config, settings)
     # Waits (logging why) for the broker, the topics and their leaders: start in any order.
     await_topics(
         config.kafka, stage_topics(config.kafka, ["events.raw", "events.invalid", "producer.checkpoints"])
@@ -81,7 +97,7 @@ def run_watch(config: HeraldConfig, settings: ProducerSettings) -> int:
     # leads, since until then another replica keeps moving it.
     saved = {} if election.enabled else load_checkpoints(config.kafka, set(run.keys.values()))
     for source in run.sources:
-        api_client = api_client_for(source)
+        api_client = clients[source.cluster]
         if election.enabled:
             run.campaign(source, api_client)
         else:

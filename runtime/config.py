@@ -10,12 +10,15 @@ that belong to one stage (a receiver's settings, say) are validated by that stag
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import socket
 import types
+import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,6 +30,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -46,6 +50,19 @@ SECRET_FILE_SUFFIX = "_file"  # noqa: S105 (a key suffix, not a password)
 """``<name>_file: PATH`` gives the secret setting ``<name>`` the content of the file at PATH."""
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+LoadMode = Literal["strict", "lenient", "check"]
+"""How :func:`load_config` treats problems. ``strict``: any problem raises (the stages).
+``lenient``: an unset ``${VAR}`` inside ``receivers`` stands for a placeholder and is raised
+only by :meth:`HeraldConfig.require_secrets` for that receiver (commands that deliver nothing,
+and a notifier, which needs its own receiver's variables only). ``check``: nothing but an
+unreadable file or invalid YAML raises; every problem is kept in :attr:`HeraldConfig.problems`
+and the sections without errors are loaded, so ``check-config`` can go on to the receivers."""
+PLACEHOLDER_URL = "https://unset.invalid/?key=unset&access_token=unset"
+"""What a receiver setting that is one unset ``${VAR}`` reads in lenient mode: a URL that every
+receiver's URL check accepts and that is never contacted (``.invalid`` cannot resolve)."""
+PLACEHOLDER = "unset"
+"""What an unset ``${VAR}`` inside a longer receiver setting reads in lenient mode."""
 
 ENV_INSTANCE_ID = ("POD_NAME", "HOSTNAME")
 """Where a replica's group instance id comes from, first set wins: ``POD_NAME`` from the
@@ -83,6 +100,13 @@ class KafkaSettings(Settings):
     topic_prefix: str = Field("herald.", pattern=r"^[A-Za-z0-9._-]*$", description="Prefix of every topic.")
     partitions: int = Field(6, ge=1, le=10_000, description="Partitions of the topics kube-herald creates.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    admin_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long herald silence and herald tail wait for a broker to answer before they "
+        "stop with one line naming the address (herald topics: --timeout). The stages wait as long "
+        "as it takes.",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How to reach the brokers: the sasl_* and ssl_* keys apply accordingly."
     )
@@ -461,16 +485,80 @@ class ProcessorSettings(Settings):
 
 def _time_zone(name: str) -> str:
     """An IANA zone name, checked now: a typo would otherwise fail every delivery."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r}: expected an IANA name such as Asia/Shanghai or UTC"
-        ) from None
+    if not is_time_zone(name):
+        raise PydanticCustomError("time_zone", "{problem}", {"problem": time_zone_problem(name)})
     return name
 
 
+def is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+ZONE_MISTAKES = {
+    **dict.fromkeys(
+        ("asia/beijing", "asia/peking", "beijing", "peking", "china", "cst", "utc+8", "gmt+8", "+8"),
+        "Asia/Shanghai",
+    ),
+    **dict.fromkeys(("asia/mumbai", "asia/new_delhi", "asia/delhi", "india", "ist"), "Asia/Kolkata"),
+    **dict.fromkeys(("asia/osaka", "tokyo", "japan", "jst"), "Asia/Tokyo"),
+    "pst": "America/Los_Angeles",
+    "europe/frankfurt": "Europe/Berlin",
+}
+"""Names people write that are no IANA zone, lower-cased (with ``UTC+08:00`` as ``utc+8``) -> the
+zone they mean. Asia/Chongqing, Asia/Harbin, PRC and Hongkong are valid, if old, and not here."""
+
+
+@cache
+def _zone_names() -> dict[str, str]:
+    """Every available zone, lower-cased -> as spelt."""
+    return {zone.lower(): zone for zone in zoneinfo.available_timezones()}
+
+
+def time_zone_problem(name: str) -> str:
+    """What is wrong with ``name``, not a zone: ``unknown time zone 'Asia/Beijing' (did you mean
+    Asia/Shanghai?)``, the suggestion from :data:`ZONE_MISTAKES`, else the closest zone's name."""
+    key = re.sub(r"^(utc|gmt)?([+-])0?(\d+)(:?00)?$", r"\1\2\3", "".join(name.lower().split()))
+    zones = _zone_names()
+    meant = ZONE_MISTAKES.get(key) or zones.get(key)
+    if meant is None:
+        close = difflib.get_close_matches(key, list(zones), n=1, cutoff=0.8)
+        meant = zones[close[0]] if close else None
+    if meant is None:
+        return f"unknown time zone {name!r}: expected an IANA name such as Asia/Shanghai or UTC"
+    return f"unknown time zone {name!r} (did you mean {meant}?)"
+
+
 TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+
+
+class UiAuthSettings(Settings):
+    """Who may use the notifier's web page and silences API (/metrics and the probes stay open)."""
+
+    bearer_token: SecretStr | None = Field(
+        None, description="Accept `Authorization: Bearer <token>`. Or bearer_token_file (a mounted Secret)."
+    )
+    basic_username: str | None = Field(None, description="Accept HTTP basic auth as this user.")
+    basic_password: SecretStr | None = Field(
+        None, description="The basic auth password. Or basic_password_file (a mounted Secret)."
+    )
+    read_only: bool = Field(
+        False, description="Show incidents and silences, but refuse to add or expire a silence (403)."
+    )
+
+    @model_validator(mode="after")
+    def _basic_is_complete(self) -> UiAuthSettings:
+        if (self.basic_username is None) != (self.basic_password is None):
+            raise ValueError("basic auth needs both basic_username and basic_password")
+        return self
+
+    @property
+    def required(self) -> bool:
+        """Whether a request must carry credentials."""
+        return self.bearer_token is not None or self.basic_password is not None
 
 
 class NotifierSettings(Settings):
@@ -488,6 +576,13 @@ class NotifierSettings(Settings):
     language: Language = Field("en", description="Language of the default templates (en, zh).")
     http_port: int | None = Field(
         None, ge=1, le=65535, description="Serve /metrics, /healthz, /readyz and the silences API here."
+    )
+    ui_auth: UiAuthSettings = Field(
+        default_factory=UiAuthSettings,
+        description="Authentication of the web page and silences API on http_port; open if unset.",
+    )
+    ui_refresh_seconds: int = Field(
+        30, ge=0, le=3600, description="The incidents page reloads itself this often (0: never)."
     )
     link_template: str | None = Field(
         None,
@@ -648,7 +743,7 @@ class RootRouteSettings(RouteSettings):
 
 class LoggingSettings(Settings):
     format: Literal["text", "json"] = Field(
-        "text", description="json: one JSON object a line, for log pipelines (same as --log-json)."
+        "text", description="json: one JSON object a line, for log pipelines (as --log-format json)."
     )
 
 
@@ -677,13 +772,45 @@ class HeraldConfig(Settings):
     )
 
     _source: _Source | None = None
+    _unset: tuple[ConfigIssue, ...] = ()
+    """Unset variables in receivers' settings, standing for placeholders (lenient and check modes)."""
+    _problems: tuple[ConfigIssue, ...] = ()
+    _unchecked: frozenset[int] = frozenset()
+
+    @property
+    def problems(self) -> list[ConfigIssue]:
+        """Check mode: everything loading found wrong, in file order (empty in the other modes)."""
+        return list(self._problems)
+
+    @property
+    def unchecked_receivers(self) -> frozenset[int]:
+        """Check mode: indexes of receiver entries whose name or type is wrong (already in
+        :attr:`problems`), which cannot be built to check the rest."""
+        return self._unchecked
+
+    def unset_secrets(self, name: str) -> list[ConfigIssue]:
+        """The unset variables of receiver ``name``'s settings, which placeholders stand for."""
+        index, _ = self.receiver(name)
+        return [issue for issue in self._unset if issue.path[:2] == ("receivers", index)]
+
+    def require_secrets(self, name: str) -> None:
+        """Raise the unset variables of receiver ``name``'s settings: before it delivers."""
+        missing = self.unset_secrets(name)
+        if missing:
+            raise ConfigError(missing)
 
     @model_validator(mode="after")
     def _receiver_names_unique(self) -> HeraldConfig:
+        self.check_receiver_names()
+        return self
+
+    def check_receiver_names(self) -> None:
         """A name picks a receiver (``notifier --receiver``, routes): a second entry would be unreachable."""
         first: dict[str, int] = {}
         duplicates: list[InitErrorDetails] = []
         for index, entry in enumerate(self.receivers):
+            if not entry.name:  # check mode: an entry whose name is wrong, reported already
+                continue
             if entry.name in first:
                 duplicates.append(
                     InitErrorDetails(
@@ -699,20 +826,26 @@ class HeraldConfig(Settings):
             first.setdefault(entry.name, index)
         if duplicates:
             raise ValidationError.from_exception_data(type(self).__name__, duplicates)
-        return self
 
     @model_validator(mode="after")
     def _route_names_known_receivers(self) -> HeraldConfig:
+        self.check_route_receivers()
+        return self
+
+    def check_route_receivers(self) -> None:
         """Raised as a ValidationError so each unknown name is located at its own key."""
         if self.route is None:
-            return self
-        known = {entry.name for entry in self.receivers}
+            return
+        known = {entry.name for entry in self.receivers if entry.name}
         unknown = [
             InitErrorDetails(
                 type=PydanticCustomError(
                     "unknown_receiver",
-                    "must name one of the receivers: {known}",
-                    {"known": ", ".join(sorted(known)) or "none configured"},
+                    "must name one of the receivers: {known}{hint}",
+                    {
+                        "known": ", ".join(sorted(known)) or "none configured",
+                        "hint": did_you_mean(name, sorted(known)),
+                    },
                 ),
                 loc=path,
                 input=name,
@@ -722,15 +855,15 @@ class HeraldConfig(Settings):
         ]
         if unknown:
             raise ValidationError.from_exception_data(type(self).__name__, unknown)
-        return self
 
     def receiver(self, name: str) -> tuple[int, ReceiverEntry]:
         for index, entry in enumerate(self.receivers):
             if entry.name == name:
                 return index, entry
-        known = ", ".join(r.name for r in self.receivers) or "none configured"
-        raise ConfigError(
-            [ConfigIssue(self.source_file, ("receivers",), None, f"no receiver named {name!r} ({known})")]
+        known = ", ".join(r.name for r in self.receivers)
+        raise self.error_at(
+            ("receivers",),
+            f"no receiver named {name!r} (" + (f"configured: {known})" if known else "none configured)"),
         )
 
     def locale(self, name: str) -> tuple[Language, str]:
@@ -744,7 +877,8 @@ class HeraldConfig(Settings):
         ``<name>_file`` keys of the model's secret settings are read here, since only the
         stage's model knows which of a receiver's keys are secrets.
         """
-        return _validate(model, dict(data), self._source or _Source("<defaults>"), tuple(path))
+        source = self._source or _Source("<defaults>")
+        return _validate(model, dict(data), source, tuple(path), deferred=self._unset)
 
     @property
     def source_file(self) -> str:
@@ -798,18 +932,27 @@ class _Source:
         return None
 
 
-def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> HeraldConfig:
-    """Load ``path`` (or $HERALD_CONFIG; or defaults), interpolate ``${ENV}`` and validate."""
+def load_config(
+    path: str | Path | None = None, *, env: Mapping[str, str] | None = None, mode: LoadMode = "strict"
+) -> HeraldConfig:
+    """Load ``path`` (or $HERALD_CONFIG; or defaults), interpolate ``${ENV}`` and validate;
+    ``mode`` says what a problem does (:data:`LoadMode`)."""
     environ = os.environ if env is None else env
     chosen = path or environ.get(ENV_CONFIG_PATH)
     unset: list[ConfigIssue] = []
     if chosen:
-        source, data = _read(Path(chosen), environ, unset)
+        source, data = _read(Path(chosen), environ, unset, placeholders=mode != "strict")
     else:
         source, data = _Source("<defaults>"), {}
     _apply_env_overrides(data, environ)
-    config = _validate(HeraldConfig, data, source, (), unset)
-    config._source = source
+    deferred = tuple(issue for issue in unset if mode != "strict" and issue.path[:1] == ("receivers",))
+    if mode == "check":
+        config, problems, unchecked = _salvage(data, source, unset)
+        config._problems, config._unchecked = tuple(problems), unchecked
+    else:
+        earlier = [issue for issue in unset if issue not in deferred]
+        config = _validate(HeraldConfig, data, source, (), earlier, deferred=deferred)
+    config._source, config._unset = source, deferred
     return config
 
 
@@ -819,28 +962,131 @@ def _validate(
     source: _Source,
     at: tuple[str | int, ...],
     earlier: Sequence[ConfigIssue] = (),
+    *,
+    deferred: Sequence[ConfigIssue] = (),
 ) -> S:
     """Read the model's ``*_file`` secrets, then validate; every problem found is reported at once.
 
     ``earlier`` problems (unset environment variables) are reported with the rest, and a key
     they already explain is not reported a second time for the empty value that stood in for it.
+    ``deferred`` ones (unset variables standing for placeholders) are reported only in place of
+    an error about their key.
     """
     files = _SecretFiles(source)
     data = files.resolve(model, data, at)
-    explained = {issue.path for issue in earlier}
+    explained = {issue.path for issue in [*earlier, *deferred]}
     try:
         validated = model.model_validate(data)
     except ValidationError as exc:
-        found = [issue for issue in _issues(exc, source, at, files) if issue.path not in explained]
-        raise ConfigError(_in_file_order([*earlier, *files.issues, *found])) from None
+        every = _issues(exc, source, at, files, model)
+        found = [issue for issue in every if issue.path not in explained]
+        hit = {issue.path for issue in every}
+        stand_ins = [issue for issue in deferred if issue.path in hit]
+        raise ConfigError(_in_file_order([*earlier, *stand_ins, *files.issues, *found])) from None
     if earlier or files.issues:
         raise ConfigError(_in_file_order([*earlier, *files.issues]))
     return validated
 
 
+CROSS_CHECKS = frozenset({"duplicate_receiver", "unknown_receiver"})
+"""Errors of HeraldConfig's own validators, which run only once every section is valid."""
+
+
+def _salvage(
+    data: dict[str, Any], source: _Source, unset: list[ConfigIssue]
+) -> tuple[HeraldConfig, list[ConfigIssue], frozenset[int]]:
+    """Check mode: every problem of the file, and a config of the sections that have none.
+
+    A section with an error is left at its defaults, and a receiver entry whose name or type
+    is wrong is kept but marked unchecked, so the other entries keep their indexes; then the
+    checks across sections (unique receiver names, routes naming receivers) run on what is left,
+    which pydantic would skip after any error.
+    """
+    files = _SecretFiles(source)
+    data = files.resolve(HeraldConfig, data, ())
+    explained = {issue.path for issue in unset}
+    problems = [*unset, *files.issues]
+    try:
+        return HeraldConfig.model_validate(data), _in_file_order(problems), frozenset()
+    except ValidationError as exc:
+        errors = [error for error in exc.errors(include_url=False) if error["type"] not in CROSS_CHECKS]
+        problems += [
+            issue for issue in _issues(exc, source, (), files, HeraldConfig) if issue.path not in explained
+        ]
+    broken = {error["loc"][0] for error in errors if error["loc"]}
+    fields: dict[str, Any] = {}
+    unchecked: set[int] = set()
+    for name, info in HeraldConfig.model_fields.items():
+        key = info.alias or name
+        if key not in data or (key in broken and key != "receivers"):
+            continue
+        if key == "receivers" and isinstance(data[key], list):
+            fields[name] = _entries(data[key], errors, unchecked)
+            continue
+        try:
+            fields[name] = TypeAdapter[Any](info.annotation or Any).validate_python(data[key])
+        except ValidationError:
+            continue
+    config = HeraldConfig.model_construct(**fields)
+    for check in (config.check_receiver_names, config.check_route_receivers):
+        try:
+            check()
+        except ValidationError as exc:
+            problems += _issues(exc, source, (), files, HeraldConfig)
+    unique = list({str(issue): issue for issue in problems}.values())
+    return config, _in_file_order(unique), frozenset(unchecked)
+
+
+def _entries(items: list[Any], errors: list[Any], unchecked: set[int]) -> list[ReceiverEntry]:
+    """The receiver entries, each at its index: one with errors in the keys every receiver has
+    drops a wrong ``language`` or ``timezone``, and is kept unchecked if its name or type is wrong."""
+    entries = []
+    for index, item in enumerate(items):
+        at = [error["loc"][2:3] for error in errors if error["loc"][:2] == ("receivers", index)]
+        wrong = {loc[0] if loc else None for loc in at}
+        entry = dict(item) if isinstance(item, dict) else {}
+        for key in ("language", "timezone"):
+            if key in wrong:
+                entry.pop(key, None)
+        if not isinstance(item, dict) or wrong & {None, "name", "type"}:
+            unchecked.add(index)
+            name = entry.get("name") if "name" not in wrong else None
+            # An empty name is no receiver's: routes naming the wrong one are reported too.
+            entries.append(ReceiverEntry.model_construct(name=name if isinstance(name, str) else "", type=""))
+        else:
+            entries.append(ReceiverEntry.model_validate(entry))
+    return entries
+
+
 def _in_file_order(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     """Top to bottom, as the user reads the file; issues without a line last."""
     return sorted(issues, key=lambda issue: (issue.line is None, issue.line or 0))
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean X?)`` for the choice closest to a misspelt ``word``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _known_keys(model: type[BaseModel] | None, loc: Sequence[str | int]) -> list[str]:
+    """The keys the section at ``loc`` (a key path below ``model``) accepts, ``*_file`` forms included."""
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue
+        info = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        model = _nested_model(info.annotation) if info is not None else None
+    if model is None:
+        return []
+    keys = []
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        keys.append(key)
+        if _is_secret(info.annotation):
+            keys.append(f"{key}{SECRET_FILE_SUFFIX}")
+    return keys
 
 
 @dataclass
@@ -948,9 +1194,12 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _read(path: Path, environ: Mapping[str, str], unset: list[ConfigIssue]) -> tuple[_Source, dict[str, Any]]:
+def _read(
+    path: Path, environ: Mapping[str, str], unset: list[ConfigIssue], *, placeholders: bool = False
+) -> tuple[_Source, dict[str, Any]]:
     """Parse and interpolate ``path``; unset variables are collected in ``unset``, not raised,
-    so they are reported together with every other mistake in the file."""
+    so they are reported together with every other mistake in the file. With ``placeholders``,
+    one inside ``receivers`` reads :data:`PLACEHOLDER_URL` or :data:`PLACEHOLDER`, not empty."""
     source = _Source(str(path))
     try:
         text = path.read_text(encoding="utf-8")
@@ -962,13 +1211,30 @@ def _read(path: Path, environ: Mapping[str, str], unset: list[ConfigIssue]) -> t
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError([ConfigIssue(str(path), (), line, f"not valid YAML: {exc}")]) from None
+        raise ConfigError([ConfigIssue(str(path), (), line, _yaml_problem(exc, text, line))]) from None
     if data is None:
         return source, {}
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(str(path), (), 1, "expected a mapping at the top level")])
     _index_lines(node, (), source.lines)
-    return source, _interpolate(data, (), environ, source, unset)
+    return source, _interpolate(data, (), environ, source, unset, placeholders=placeholders)
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str, line: int | None) -> str:
+    """PyYAML's problem in one line, with what the offending line holds (the file is known)."""
+    problem = getattr(exc, "problem", None)
+    if not problem:
+        return f"not valid YAML: {exc}"
+    message = f"not valid YAML: {problem}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None and context_mark.line + 1 != line:
+        message += f" ({context} at line {context_mark.line + 1})"
+    elif context:
+        message += f" ({context})"
+    lines = text.splitlines()
+    if line and line <= len(lines):
+        message += f": {lines[line - 1].strip()!r}"
+    return message
 
 
 def _index_lines(
@@ -992,12 +1258,21 @@ def _interpolate(
     environ: Mapping[str, str],
     source: _Source,
     missing: list[ConfigIssue],
+    *,
+    placeholders: bool = False,
 ) -> Any:
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, str(k)), environ, source, missing) for k, v in value.items()}
+        return {
+            k: _interpolate(v, (*path, str(k)), environ, source, missing, placeholders=placeholders)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(v, (*path, i), environ, source, missing) for i, v in enumerate(value)]
+        return [
+            _interpolate(v, (*path, i), environ, source, missing, placeholders=placeholders)
+            for i, v in enumerate(value)
+        ]
     if isinstance(value, str):
+        stand_in = placeholders and path[:1] == ("receivers",)
 
         def substitute(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
@@ -1010,7 +1285,9 @@ def _interpolate(
                     source.file, path, source.line_of(path), f"environment variable {name} is not set"
                 )
             )
-            return ""
+            if not stand_in:
+                return ""
+            return PLACEHOLDER_URL if match.group(0) == value.strip() else PLACEHOLDER
 
         return _ENV_REF.sub(substitute, value)
     return value
@@ -1031,6 +1308,7 @@ def _issues(
     source: _Source | None,
     prefix: tuple[str | int, ...],
     files: _SecretFiles | None = None,
+    model: type[BaseModel] | None = None,
 ) -> list[ConfigIssue]:
     file = source.file if source else "<defaults>"
     issues = []
@@ -1045,15 +1323,30 @@ def _issues(
             if error["type"] != "kafka_security":  # about the setting, not what the file holds
                 message = f"{message} (checked the content of the file)"
         elif error["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling)"
+            key = str(error["loc"][-1]) if error["loc"] else ""
+            hint = did_you_mean(key, _known_keys(model, error["loc"][:-1]))
+            message = f"unknown key{hint or ' (check its spelling)'}"
+        elif error["type"] in ("float_parsing", "int_parsing") and _UNIT.fullmatch(str(error.get("input"))):
+            number, unit = _UNIT.fullmatch(str(error["input"])).groups()  # type: ignore[union-attr]
+            message = f"expected a number without a unit (got {error['input']!r}"
+            if str(path[-1]).endswith("_seconds"):
+                seconds = float(number) * _SECONDS[unit]
+                message += f": write {seconds:g}, in seconds"
+            message += ")"
         elif error["type"] == "missing":
             message = "required key is missing"
+        elif error["type"] == "time_zone":
+            pass  # the message names the zone and, if it can, the one meant
         elif "input" in error and not isinstance(error["input"], dict) and not _looks_secret(path):
             # A dict is a whole section, whose secrets the key path cannot tell apart.
             message = f"{message} (got {_brief(error['input'])})"
         line = source.line_of(path) if source else None
         issues.append(ConfigIssue(file, path, line, message))
     return issues
+
+
+_UNIT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _looks_secret(path: tuple[str | int, ...]) -> bool:

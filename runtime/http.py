@@ -4,8 +4,9 @@ process's own JSON API under /api/ (the notifier's silences) and its HTML pages,
 
 from __future__ import annotations
 
+import errno
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -13,11 +14,17 @@ from urllib.parse import urlsplit
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from runtime.errors import SetupError
+
 Check = Callable[[], tuple[bool, str]]
 ApiHandler = Callable[[str, str, bytes], tuple[int, object]]
 """(method, path, body) -> (status, JSON-serializable answer) for requests under /api/."""
 MAX_API_BODY = 64 * 1024
 FORM = "application/x-www-form-urlencoded"
+
+
+class PortInUseError(SetupError):
+    """``producer.metrics_port: port 9464 is in use by another process``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,9 @@ class Page:
 
 PageHandler = Callable[[str, str, bytes], Page]
 """(method, path with query, form body) -> Page for GETs outside /api/ and form POSTs."""
+Guard = Callable[[str, str, Mapping[str, str]], Page | None]
+"""(method, path, headers with lower-case names) -> None to answer, or the refusal (401, 403)
+for the pages and /api/; /metrics, /healthz and /readyz are never guarded (probes)."""
 
 
 def serve_health(
@@ -45,16 +55,33 @@ def serve_health(
     ready: Check,
     api: ApiHandler | None = None,
     pages: PageHandler | None = None,
+    guard: Guard | None = None,
     host: str = "0.0.0.0",  # noqa: S104
+    setting: str = "port",
 ) -> ThreadingHTTPServer:
     """Start serving in a daemon thread; ``live``/``ready`` return (ok, reason).
+
+    A port another process listens on is a :class:`PortInUseError` naming ``setting``, the key
+    (or option) the port came from: one line, not a traceback.
 
     ``pages`` answers every other GET, and POSTs outside /api/ that are HTML forms sent
     from a page of this same origin (a browser always says where a form POST came from).
     """
 
     class Handler(BaseHTTPRequestHandler):
+        def _refused(self) -> bool:
+            if guard is None:
+                return False
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            refusal = guard(self.command, self.path, headers)
+            if refusal is None:
+                return False
+            self._reply(refusal.status, refusal.body, refusal.content_type, refusal.headers)
+            return True
+
         def _api(self) -> None:
+            if self._refused():
+                return
             if api is None:
                 self._reply(404, b"not found\n", "text/plain")
                 return
@@ -67,6 +94,8 @@ def serve_health(
 
         def _page(self) -> None:
             assert pages is not None
+            if self._refused():
+                return
             length = int(self.headers.get("content-length") or 0)
             if self.command == "POST":
                 if length > MAX_API_BODY:
@@ -124,6 +153,11 @@ def serve_health(
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise PortInUseError(f"{setting}: port {port} is in use by another process") from None
     threading.Thread(target=server.serve_forever, name="health-http", daemon=True).start()
     return server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -27,6 +28,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, unl
 )
 
 from runtime.config import KafkaSettings
+from runtime.errors import SetupError
 from runtime.log import register_secrets
 from schemas.topics import TopicSpec
 
@@ -128,9 +130,50 @@ def cluster_topics(
         return admin, admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
         admin.poll(1.0)  # serve the error callbacks queued while it tried
+        if all(cause.code() in UNANSWERED for cause in causes):
+            raise BrokerUnreachableError(settings, timeout, causes) from None
         telling = [c for c in causes if c.code() != KafkaError._TRANSPORT] or causes
         cause = f" (because: {telling[-1].str()})" if telling else ""
         raise KafkaException(f"{exc.args[0]}{cause}") from None
+
+
+def reach(settings: KafkaSettings, *, timeout: float | None = None) -> None:
+    """Return once a broker answers; raise :class:`BrokerUnreachableError` when none does within
+    ``timeout`` (default ``kafka.admin_timeout_seconds``). A command's first step: quiet, so an
+    unreachable broker is one line, not a log line for every failed connection."""
+    cluster_topics(settings, settings.admin_timeout_seconds if timeout is None else timeout, quiet=True)
+
+
+UNANSWERED = frozenset(
+    {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TIMED_OUT}
+)
+"""What a client reports when no broker answered at all (not: one answered and refused)."""
+
+
+class BrokerUnreachableError(SetupError):
+    """``kafka: no broker answered at HOST:PORT for N s (Connection refused)``: a bounded wait
+    for the metadata ended without any broker answering."""
+
+    def __init__(self, settings: KafkaSettings, waited: float, causes: list[KafkaError]) -> None:
+        self.reason = _why_unanswered(causes)
+        super().__init__(
+            f"kafka: no broker answered at {settings.bootstrap_servers} for {waited:g} s"
+            f" ({self.reason}); check kafka.bootstrap_servers and that the broker runs"
+        )
+
+
+def _why_unanswered(causes: list[KafkaError]) -> str:
+    """librdkafka's reason without its noise: ``127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1
+    failed: Connection refused (after 0ms in state CONNECT, 1 identical error(s) suppressed)``
+    is ``Connection refused``."""
+    for cause in reversed(causes):
+        text = cause.str()
+        if cause.code() == KafkaError._RESOLVE or "resolve" in text.lower():
+            return "its host name does not resolve"
+        found = re.search(r"failed: (.+?)(?: \(after .*\))?$", text)
+        if found:
+            return found.group(1)
+    return "no answer"
 
 
 def describe_topics(
@@ -303,10 +346,11 @@ def await_topics(
                     admin, settings, absent, timeout, refused=refused if patient else None
                 )
                 topics = admin.list_topics(timeout=timeout).topics
-        except KafkaException as exc:
+        except (KafkaException, BrokerUnreachableError) as exc:
             if not patient:
                 raise
-            patience.pause(f"Kafka at {settings.bootstrap_servers}: {_reason(exc)}")
+            reason = _reason(exc) if isinstance(exc, KafkaException) else f"no broker answered ({exc.reason})"
+            patience.pause(f"Kafka at {settings.bootstrap_servers}: {reason}")
             continue
         # One just created must be whole (Faust compares a changelog's partitions with its
         # source's); one that was there already is used as it is (see ``herald topics verify``).

@@ -86,7 +86,8 @@ def test_verify_says_what_differs_and_how_to_fix_it(namespace: Namespace, admin:
 
     missing = herald_topics(namespace, "verify")
     assert missing.returncode == 1
-    assert f"{namespace.topic('events.clean')}: does not exist\n  fix: herald topics create" in missing.stdout
+    hint = f"fix: herald -c {namespace.config_path} topics create"  # the user's own -c, repeated
+    assert f"{namespace.topic('events.clean')}: does not exist\n  {hint}" in missing.stdout
 
     created = herald_topics(namespace, "create")  # makes the missing ones, leaves the wrong ones
     assert created.returncode == 1

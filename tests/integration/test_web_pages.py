@@ -1,20 +1,25 @@
 """The notifier's pages over real HTTP, saving silences to the real broker: forms redirect
-back, cross-origin forms are refused, and /metrics, /healthz and /api/ are unchanged."""
+back, cross-origin forms are refused, and /metrics, /healthz and /api/ are unchanged; with
+authentication configured the pages and the API want a credential (the probes never do), and
+read-only refuses every change."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from notifiers.api import silence_api
 from notifiers.board import Board
 from notifiers.silences import SilenceStore
 from notifiers.state import SilenceBook
-from notifiers.ui import board_pages
+from notifiers.ui import board_pages, page_guard
+from runtime.config import UiAuthSettings
 from runtime.http import serve_health
 from schemas.base import utc_now
 from tests.support.alerts import update
@@ -122,3 +127,87 @@ def test_health_metrics_and_the_json_api_are_unchanged(site: Site) -> None:
     page = httpx.get(f"{site.url}/", timeout=10)
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.fixture
+def guarded(namespace: Namespace) -> Iterator[Site]:
+    """Basic auth or a bearer token, read-only: as a notifier with ``notifier.ui_auth`` set."""
+    book, board = SilenceBook(), Board()
+    store = SilenceStore(namespace.config.kafka, book)
+    auth = UiAuthSettings(
+        bearer_token=SecretStr(TOKEN), basic_username="ops", basic_password=SecretStr("pa55"), read_only=True
+    )
+    port = free_port()
+    server = serve_health(
+        port,
+        live=lambda: (True, ""),
+        ready=lambda: (True, ""),
+        api=silence_api(store),
+        pages=board_pages(board, store, receiver="oncall", read_only=auth.read_only),
+        guard=page_guard(auth),
+        host="127.0.0.1",
+    )
+    try:
+        yield Site(f"http://127.0.0.1:{port}", book, board)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+TOKEN = "t0ken-from-a-secret"
+
+
+def test_with_auth_the_page_and_api_want_credentials_but_probes_do_not(guarded: Site) -> None:
+    guarded.board.seen(update(1, namespace="shop"), "due", at=utc_now())
+    for path in ("/", f"/incidents/{1:016x}", "/silences", "/api/silences"):
+        refused = httpx.get(guarded.url + path, timeout=10)
+        assert refused.status_code == 401, path
+        assert refused.headers["www-authenticate"].startswith("Basic realm="), path
+        assert TOKEN not in refused.text
+        assert httpx.get(guarded.url + path, auth=("ops", "wrong"), timeout=10).status_code == 401
+        bearer = {"authorization": f"Bearer {TOKEN}"}
+        assert httpx.get(guarded.url + path, headers=bearer, timeout=10).status_code == 200, path
+        assert httpx.get(guarded.url + path, auth=("ops", "pa55"), timeout=10).status_code == 200, path
+    assert httpx.get(f"{guarded.url}/healthz", timeout=10).status_code == 200
+    assert httpx.get(f"{guarded.url}/readyz", timeout=10).status_code == 200
+    assert httpx.get(f"{guarded.url}/metrics", timeout=10).status_code == 200
+
+
+def test_read_only_refuses_every_change_with_403(guarded: Site) -> None:
+    guarded.board.seen(update(1, namespace="shop"), "due", at=utc_now())
+    form = {"matchers": 'namespace="shop"', "duration": "1h", "created_by": "ann"}
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    assert guarded.post("/silences", form, **headers).status_code == 403
+    assert guarded.post("/silences", form).status_code == 401, "who it is comes first"
+    assert guarded.post("/silences/abc/expire", {}, **headers).status_code == 403
+    api = httpx.post(
+        f"{guarded.url}/api/silences",
+        json={"matchers": ["namespace=shop"], "created_by": "ci", "duration_seconds": 60},
+        headers=headers,
+        timeout=10,
+    )
+    assert api.status_code == 403
+    assert httpx.delete(f"{guarded.url}/api/silences/abc", headers=headers, timeout=10).status_code == 403
+    page = httpx.get(f"{guarded.url}/", headers=headers, timeout=10).text
+    assert "silence this" not in page
+    assert guarded.book.values() == []
+
+
+def test_search_counts_and_grouping_defaults_over_http(site: Site) -> None:
+    site.board.seen(
+        update(1, namespace="shop", workload="checkout", title="Crash loop in checkout"), "due", at=utc_now()
+    )
+    site.board.seen(
+        update(2, namespace="payments", cluster="prod-us-1", title="Image pull in ledger"),
+        "due",
+        at=utc_now(),
+    )
+    found = httpx.get(f"{site.url}/", params={"q": "ledger"}, timeout=10).text
+    assert "Image pull in ledger" in found
+    assert "Crash loop in checkout" not in found
+    assert 'data-count="cluster"' in found
+    assert "1 of 2 shown" in found
+    form = httpx.get(f"{site.url}/silences/new", params={"incident": f"{1:016x}"}, timeout=10).text
+    assert 'cluster="prod"\nnamespace="shop"\ncategory="crash-loop"</textarea>' in html.unescape(form)
+    assert "reason=" not in form
+    assert '<html lang="en">' in found

@@ -170,7 +170,7 @@ def test_a_typo_is_located_by_file_line_and_key_path(tmp_path: Path) -> None:
     path.write_text("kafka:\n  bootstrap_servers: b:9092\n  partitons: 3\n")
     result = check_config(path)
     assert result.returncode == 2
-    assert f"{path}:3: kafka.partitons: unknown key (check its spelling)" in result.stderr.splitlines()
+    assert f"{path}:3: kafka.partitons: unknown key (did you mean partitions?)" in result.stderr.splitlines()
     assert result.stdout == ""
 
 
@@ -185,7 +185,7 @@ def test_every_receiver_is_checked_and_all_errors_are_reported_at_once(tmp_path:
     result = check_config(path, "--quiet")
     assert result.returncode == 2
     lines = result.stderr.splitlines()
-    assert f"{path}:4: receivers[0].urll: unknown key (check its spelling)" in lines
+    assert f"{path}:4: receivers[0].urll: unknown key (did you mean url?)" in lines
     assert f"{path}:2: receivers[0].url: required key is missing" in lines
     assert any(
         line.startswith(f"{path}:9: receivers[2].url: Value error, expected the webhook") for line in lines
@@ -227,9 +227,112 @@ def test_a_typo_a_wrong_type_and_a_missing_secret_give_three_located_errors(tmp_
     assert result.returncode == 2
     errors = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith(f"{path}:")]
     assert len(errors) == 3, result.stderr
-    assert errors[0] == f"{path}:3: kafka.topic_prefx: unknown key (check its spelling)"
+    assert errors[0] == f"{path}:3: kafka.topic_prefx: unknown key (did you mean topic_prefix?)"
     assert errors[1].startswith(f"{path}:5: processor.group_wait_seconds: ")
     assert "number" in errors[1]
     assert errors[2].startswith(f"{path}:9: receivers[0].url: ")
     assert "HERALD_TEST_UNSET_WECOM_URL" in errors[2]
     assert result.stdout == ""
+
+
+FIVE_MISTAKES = """\
+kafka:
+  bootstrap_servers: 127.0.0.1:19092
+processor:
+  group_wait_seconds: 30s
+notifer:
+  timezone: Asia/Shanghai
+receivers:
+  - name: team-chat
+    type: wecom
+    url: ${HERALD_TEST_UNSET_ROBOT_URL}
+    msgtpye: markdown
+  - name: console
+    type: console
+    template: "{{ incident.title | nosuchfilter }}"
+route:
+  receiver: team-chat
+  routes:
+    - receiver: pagr
+      matchers: ['severity=critical']
+"""
+
+
+def test_five_different_mistakes_give_five_located_errors_in_one_run(tmp_path: Path) -> None:
+    """Issue 18: an unset variable does not hide a typo in the same entry, a shared section's
+    error does not stop the receivers' checks, nor theirs the routes' or the templates'."""
+    path = tmp_path / "herald.yaml"
+    path.write_text(FIVE_MISTAKES)
+    result = check_config(path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{path}:")]
+    assert errors == [
+        f"{path}:4: processor.group_wait_seconds: expected a number without a unit (got '30s': write 30, "
+        "in seconds)",
+        f"{path}:5: notifer: unknown key (did you mean notifier?)",
+        f"{path}:10: receivers[0].url: environment variable HERALD_TEST_UNSET_ROBOT_URL is not set",
+        f"{path}:11: receivers[0].msgtpye: unknown key (did you mean msgtype?)",
+        f"{path}:14: receivers[1].template: template {{{{ incident.title | nosuchfilter }}}}: not found "
+        "among the packaged templates (rendering the firing sample in en; 8 of 8 renderings fail)",
+        f"{path}:18: route.routes[0].receiver: must name one of the receivers: console, team-chat "
+        "(got 'pagr')",
+    ], result.stderr
+    assert result.stdout == ""
+
+
+def test_unknown_keys_and_types_suggest_the_closest_known_one(tmp_path: Path) -> None:
+    path = tmp_path / "herald.yaml"
+    path.write_text(
+        "recievers: []\n"
+        "kafka:\n  partitons: 3\n  sasl_pasword_file: p\n"
+        "receivers:\n"
+        "  - {name: a, type: webhok, url: 'http://x'}\n"
+        "  - {name: b, type: dingtalk, url: 'https://d?access_token=t', secrte: s}\n"
+        "  - {name: console, type: console, zzz: 1}\n"
+        "route: {receiver: console, routes: [{receiver: consle}]}\n"
+    )
+    result = check_config(path, "--quiet")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    for expected in (
+        f"{path}:1: recievers: unknown key (did you mean receivers?)",
+        f"{path}:3: kafka.partitons: unknown key (did you mean partitions?)",
+        f"{path}:4: kafka.sasl_pasword_file: unknown key (did you mean sasl_password_file?)",
+        f"{path}:6: receivers[0].type: unknown receiver type 'webhok' (did you mean webhook?)",
+        f"{path}:7: receivers[1].secrte: unknown key (did you mean secret?)",
+        f"{path}:8: receivers[2].zzz: unknown key (check its spelling)",
+        f"{path}:9: route.routes[0].receiver: must name one of the receivers: a, b, console "
+        "(did you mean console?) (got 'consle')",
+    ):
+        assert expected in lines, result.stderr
+
+
+def test_a_wrong_name_or_type_leaves_the_other_receivers_and_routes_checked(tmp_path: Path) -> None:
+    path = tmp_path / "herald.yaml"
+    path.write_text(
+        "receivers:\n"
+        "  - {name: Bad Name, type: console}\n"
+        "  - {type: console}\n"
+        "  - {name: ok, type: console, colour: red}\n"
+        "route: {receiver: nope}\n"
+    )
+    result = check_config(path, "--quiet")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{path}:")]
+    assert [line.split(": ")[1] for line in errors] == [
+        "receivers[0].name",
+        "receivers[1].name",
+        "receivers[2].colour",
+        "route.receiver",
+    ], result.stderr
+
+
+def test_invalid_yaml_is_located_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "herald.yaml"
+    path.write_text("kafka:\n  bootstrap_servers: b:9092\n  topic_prefix: a: b\n")
+    result = check_config(path)
+    assert result.returncode == 2
+    assert (
+        f"{path}:3: (top level): not valid YAML: mapping values are not allowed here: 'topic_prefix: a: b'"
+        in result.stderr.splitlines()
+    ), result.stderr

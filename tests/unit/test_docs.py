@@ -22,7 +22,7 @@ _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _COMMAND = re.compile(r"(?<![\w./-])herald[ \t]+(?=([^`\n|]*))")
 """Each ``herald`` in code, and the rest of its line (a lookahead, so two on one line are both seen)."""
-_GLOBAL_OPTIONS = {"-c": 1, "--config": 1, "--log-level": 1, "--log-json": 0}
+_GLOBAL_OPTIONS = {"-c": 1, "--config": 1, "--log-level": 1, "--log-format": 1, "--log-json": 0}
 """Options of ``herald`` itself that may stand before the command, and how many values they take."""
 
 

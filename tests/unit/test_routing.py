@@ -269,7 +269,8 @@ def test_the_root_needs_a_receiver_and_no_matchers_or_continue(tmp_path: Path) -
 
 def test_a_misspelt_continue_is_an_unknown_key(tmp_path: Path) -> None:
     route = "route:\n  receiver: ops\n  routes:\n    - receiver: chat\n      contine: true\n"
-    assert error_lines(tmp_path, route) == ["8: route.routes[0].contine: unknown key (check its spelling)"]
+    expected = "8: route.routes[0].contine: unknown key (did you mean continue?)"
+    assert error_lines(tmp_path, route) == [expected]
 
 
 def test_a_bad_matcher_in_a_route_is_located(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def test_a_line_shows_status_severity_where_what_count_version_and_message() -> 
     assert text.endswith(
         " firing critical prod-a/shop/web crash-loop/BackOff x40 v3 Back-off restarting failed container"
     )
-    assert text.startswith(update.emitted_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert text.startswith(update.emitted_at.strftime("%Y-%m-%d %H:%M:%S +00:00"))
     resolved = make_incident(1, status=IncidentStatus.RESOLVED)
     assert " resolved warning " in line(resolved)
 
