@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from pydantic import AfterValidator
 
 from notifiers.errors import PermanentError
 from notifiers.gotemplate import GoTemplate, GoTemplateError, GoTime, parse
@@ -60,6 +61,15 @@ def compile_body(source: str) -> GoTemplate:
         return parse(source, name="custom_body")
     except GoTemplateError as exc:
         raise ValueError(str(exc)) from None
+
+
+def _compiles(source: str) -> str:
+    compile_body(source)
+    return source
+
+
+BodySource = Annotated[str, AfterValidator(_compiles)]
+"""A receiver's ``custom_body`` setting: refused when the configuration is read if it does not parse."""
 
 
 class CustomBody:

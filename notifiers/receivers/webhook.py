@@ -24,13 +24,12 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    field_validator,
     model_validator,
 )
 
 from notifiers.errors import PermanentError, RetryableError
 from notifiers.http import MAX_BODY_SHOWN, post, pretty_json, retry_after_seconds
-from notifiers.kube_eventer_body import CustomBody, compile_body
+from notifiers.kube_eventer_body import BodySource, CustomBody
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
 from notifiers.templating import Renderer
@@ -165,7 +164,7 @@ class WebhookConfig(BaseModel):
         default_factory=dict, description="Extra request headers; their values are secrets (tokens)."
     )
     body_template: str = Field("webhook.json.j2", description="Template file rendering the JSON body.")
-    custom_body: str | None = Field(
+    custom_body: BodySource | None = Field(
         None,
         description="A kube-eventer body instead of body_template: a Go text/template of the JSON "
         "body, as a custom_body_configmap's content (docs/templates.md), executed for one incident per "
@@ -184,13 +183,6 @@ class WebhookConfig(BaseModel):
         "200 with an error in the body, e.g. {status: [200], field: errcode, equals: 0, "
         "retryable: [45009, 45033, -1]}. Unset: any 2xx is a delivery.",
     )
-
-    @field_validator("custom_body")
-    @classmethod
-    def _compiles(cls, body: str | None) -> str | None:
-        if body is not None:
-            compile_body(body)
-        return body
 
 
 class WebhookReceiver:

@@ -29,7 +29,7 @@ from pydantic import (
 
 from notifiers.errors import PermanentError, RetryableError
 from notifiers.http import MAX_BODY_SHOWN, post, pretty_json
-from notifiers.kube_eventer_body import CustomBody, compile_body
+from notifiers.kube_eventer_body import BodySource, CustomBody
 from notifiers.markup import TRUNCATION_MARKER, Markup, Trusted, truncate_utf8, utf8_size
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
@@ -113,7 +113,7 @@ class WeComConfig(BaseModel):
         "wecom.md.j2", description="Template file for msgtype markdown and markdown_v2 (`v2` is true for v2)."
     )
     text_template: str = Field("wecom.text.j2", description="Template file for msgtype text.")
-    custom_body: str | None = Field(
+    custom_body: BodySource | None = Field(
         None,
         description="A kube-eventer body instead of msgtype and the templates: a Go text/template of "
         "the robot's JSON body, as a custom_body_configmap's content (docs/templates.md). Executed once "
@@ -134,13 +134,6 @@ class WeComConfig(BaseModel):
         if not parse_qs(parts.query).get("key", [""])[0]:
             raise ValueError("expected the webhook URL with its ?key=… (copy it from the robot's settings)")
         return url
-
-    @field_validator("custom_body")
-    @classmethod
-    def _compiles(cls, body: str | None) -> str | None:
-        if body is not None:
-            compile_body(body)
-        return body
 
     @model_validator(mode="after")
     def _mentions_fit_msgtype(self) -> WeComConfig:

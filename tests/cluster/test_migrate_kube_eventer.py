@@ -31,6 +31,7 @@ from tests.cluster.kube import (
     watch_cluster,
 )
 from tests.support.kafka import Namespace
+from tests.support.kube_eventer import GUIDE_TEMPLATE
 from tests.support.processes import herald_process
 from tests.support.vendors.wecom import ROBOT_PATH, Robot
 from tests.support.waiting import observe_for, wait_until
@@ -39,12 +40,7 @@ from tests.support.webhook_server import webhook_server
 pytestmark = pytest.mark.e2e
 
 CLUSTER = "migrated-cluster"
-TEMPLATE = (
-    '{"msgtype": "text","text": {"content": "集群事件告警\\n事件级别: {{ .Type }}\\n名称空间: '
-    "{{ .InvolvedObject.Namespace }}\\n事件类型: {{ .InvolvedObject.Kind }}\\n事件对象: "
-    "{{ .InvolvedObject.Name }}\\n事件原因: {{ .Reason }}\\n发生时间: {{ .LastTimestamp }}\\n"
-    '详细信息: {{ .Message }}"}}'
-)
+TEMPLATE = GUIDE_TEMPLATE
 
 
 def create_kube_eventer(api: Any, *, sink: str) -> None:

@@ -16,6 +16,7 @@ import yaml
 from schemas import Incident, IncidentStatus, ResolvedBy, Severity
 from tests.support.alerts import publish, update
 from tests.support.kafka import Namespace, ensure_namespace_topics
+from tests.support.kube_eventer import guide_configmap
 from tests.support.processes import herald_command, herald_process
 from tests.support.vendors.wecom import Robot
 from tests.support.waiting import observe_for, wait_until
@@ -24,16 +25,7 @@ from tests.support.webhook_server import webhook_server
 pytestmark = pytest.mark.integration
 
 KEY = "7f3a91d6-0c4e-4b8a-9a5e-5f3c2d1b0a42"
-CONFIGMAP = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: custom-webhook-body
-  namespace: kube-system
-data:
-  content: >-
-    {"msgtype": "text","text": {"content": "集群事件告警\\n事件级别: {{ .Type }}\\n名称空间: {{ .InvolvedObject.Namespace }}\\n事件类型: {{ .InvolvedObject.Kind }}\\n事件对象: {{ .InvolvedObject.Name }}\\n事件原因: {{ .Reason }}\\n发生时间: {{ .LastTimestamp }}\\n详细信息: {{ .Message }}"}}
-"""  # noqa: E501 (the guides' ConfigMap, verbatim)
+CONFIGMAP = guide_configmap()
 SINK = (
     "webhook:{base}/cgi-bin/webhook/send?key={key}&level=Warning&method=POST"
     "&header=Content-Type=application/json&custom_body_configmap=custom-webhook-body"

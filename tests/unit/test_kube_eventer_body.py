@@ -14,14 +14,9 @@ from notifiers.kube_eventer_body import CustomBody, compile_body
 from notifiers.notification import Notification
 from notifiers.templating import Renderer
 from schemas import Incident, IncidentStatus, ResolvedBy, SampleMessage, Severity
+from tests.support.kube_eventer import GUIDE_TEMPLATE
 
-GUIDE_BODY = (
-    '{"msgtype": "text","text": {"content": "集群事件告警\\n事件级别: {{ .Type }}\\n名称空间: '
-    "{{ .InvolvedObject.Namespace }}\\n事件类型: {{ .InvolvedObject.Kind }}\\n事件对象: "
-    "{{ .InvolvedObject.Name }}\\n事件原因: {{ .Reason }}\\n发生时间: {{ .LastTimestamp }}\\n详细信息: "
-    '{{ .Message }}"}}'
-)
-"""The ConfigMap content of the common guides, as its YAML holds it (\\n are JSON escapes)."""
+GUIDE_BODY = GUIDE_TEMPLATE
 SEEN = datetime(2026, 12, 6, 5, 4, 5, tzinfo=UTC)
 
 

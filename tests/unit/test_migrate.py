@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from herald.cli import main
+from tests.support.kube_eventer import GUIDE_TEMPLATE
 
 ROOT = Path(__file__).parents[2]
 KEY = "0f3c6a5e-2b7d-4f1a-9c8e-5d4b3a2f1e0d"
@@ -32,12 +33,7 @@ WECOM_SINK = (
     "&header=Content-Type=application/json&custom_body_configmap=custom-webhook-body"
     "&custom_body_configmap_namespace=kube-system"
 )
-TEMPLATE = (
-    '{"msgtype": "text","text": {"content": "集群事件告警\\n事件级别: {{ .Type }}\\n名称空间: '
-    "{{ .InvolvedObject.Namespace }}\\n事件类型: {{ .InvolvedObject.Kind }}\\n事件对象: "
-    "{{ .InvolvedObject.Name }}\\n事件原因: {{ .Reason }}\\n发生时间: {{ .LastTimestamp }}\\n"
-    '详细信息: {{ .Message }}"}}'
-)
+TEMPLATE = GUIDE_TEMPLATE
 # The issue's example, as users write it (the template folded into one line by `>-`).
 ISSUE_MANIFESTS = f"""\
 apiVersion: apps/v1
