@@ -353,10 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_format = "json" if args.log_json else args.log_format or config.logging.format
         setup_logging(args.log_level, json_lines=log_format == "json")
         return _dispatch(args, config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except SetupError as exc:
+    except (ConfigError, SetupError) as exc:
         print(exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -467,8 +464,21 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
 
 
 LOAD_MODES: dict[str, LoadMode] = {
-    **dict.fromkeys(("producer", "replay", "simulate", "processor", "analytics"), "lenient"),
-    **dict.fromkeys(("topics", "silence", "tail", "render", "notifier"), "lenient"),
+    **dict.fromkeys(
+        (
+            "producer",
+            "replay",
+            "simulate",
+            "processor",
+            "analytics",
+            "topics",
+            "silence",
+            "tail",
+            "render",
+            "notifier",
+        ),
+        "lenient",
+    ),
     "check-config": "check",
 }
 """Commands that deliver nothing load receivers' unset ``${VAR}`` secrets as placeholders; a
