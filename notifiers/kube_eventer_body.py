@@ -20,7 +20,7 @@ from pydantic import AfterValidator
 from notifiers.errors import PermanentError
 from notifiers.gotemplate import GoTemplate, GoTemplateError, GoTime, parse
 from notifiers.notification import Notification
-from notifiers.templating import LABELS, Renderer, state_of
+from notifiers.templating import LABELS, Renderer, local_time, state_of
 from schemas import Incident, Severity
 
 GO_VARIABLES: dict[str, str] = {
@@ -85,7 +85,7 @@ class CustomBody:
 
         def moment(value: datetime) -> GoTime:
             # metav1.Time, what kube-eventer printed, holds whole seconds.
-            return GoTime(value.astimezone(zone).replace(microsecond=0))
+            return GoTime(local_time(value, zone).replace(microsecond=0))
 
         latest = max(incident.samples, key=lambda sample: sample.at) if incident.samples else None
         kind, namespace, name = _object(latest.object if latest else (incident.objects or [""])[0])

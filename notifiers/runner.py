@@ -534,7 +534,7 @@ class Notifier:
         template that fails on each of them too is dead-lettered with them, not a crash."""
         try:
             return self._receiver.fits(notification)
-        except PermanentError:
+        except Exception:  # sent one by one, each failure is dead-lettered with its update
             return False
 
     def _settle(self, notification: Notification, attempts: Attempts) -> None:
@@ -580,6 +580,10 @@ class Notifier:
                 self._log_retry(notification, attempt=attempt, seconds=took, delay=delay, error=exc)
                 if not await self._idle(delay, partitions):
                     return None
+            except Exception as exc:  # an update the receiver cannot render must not stop the notifier
+                log.exception("%s: delivering %s raised", self._name, notification.incidents[0].fingerprint)
+                failure = f"permanent: {type(exc).__name__} in rendering or sending (see the notifier's log)"
+                return Attempts(attempt, failure, time.monotonic() - started)
 
     async def _idle(self, seconds: float, partitions: set[tuple[str, int]]) -> bool:
         """Wait while staying in the group; False if a batch partition was revoked or we are stopping."""

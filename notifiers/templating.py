@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -145,10 +145,19 @@ SEPARATORS: dict[Language, str] = {"en": ": ", "zh": "："}
 LIST_SEPARATORS: dict[Language, str] = {"en": ", ", "zh": "、"}
 
 
+def local_time(value: datetime, zone: ZoneInfo) -> datetime:
+    """``value`` in ``zone``; in UTC at the ends of the calendar, where the zone's offset would
+    leave it (a tenant's Event may say year 9999: that must not stop a notifier)."""
+    try:
+        return value.astimezone(zone)
+    except OverflowError:
+        return value.astimezone(UTC)
+
+
 def format_time(value: datetime, zone: ZoneInfo) -> str:
     """One format for every time a person reads: ``2026-12-06 08:12:07 +08:00``. An explicit
     offset, never a zone abbreviation (``CST`` is China and US Central alike)."""
-    local = value.astimezone(zone)
+    local = local_time(value, zone)
     offset = local.strftime("%z")
     return f"{local:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
 
@@ -156,7 +165,7 @@ def format_time(value: datetime, zone: ZoneInfo) -> str:
 def format_moment(value: datetime, zone: ZoneInfo, *, reference: datetime) -> str:
     """``08:12`` inside a sentence, when it is the same day as ``reference`` (the message's
     full times carry the offset); the full format otherwise."""
-    local, day = value.astimezone(zone), reference.astimezone(zone)
+    local, day = local_time(value, zone), local_time(reference, zone)
     return f"{local:%H:%M}" if local.date() == day.date() else format_time(value, zone)
 
 
@@ -297,7 +306,7 @@ class Renderer:
 
     def _localtime(self, value: datetime, fmt: str | None = None) -> str:
         """``2026-12-06 08:12:07 +08:00`` in the receiver's zone; ``fmt`` is strftime's."""
-        return format_time(value, self._zone) if fmt is None else value.astimezone(self._zone).strftime(fmt)
+        return format_time(value, self._zone) if fmt is None else local_time(value, self._zone).strftime(fmt)
 
     def context(self, notification: Notification) -> dict[str, Any]:
         """What every template sees: ``incidents`` (``incident`` is the first), ``digest``,

@@ -65,6 +65,8 @@ class FakeReceiver:
             raise RetryableError(f"POST {URL}: HTTP 503 busy")
         if status == 400:
             raise PermanentError(f"POST {URL}: HTTP 400 invalid body")
+        if status == 0:  # a receiver's bug, or input it cannot render
+            raise OverflowError("date value out of range")
 
     async def aclose(self) -> None:
         pass
@@ -247,3 +249,19 @@ def test_a_long_title_is_cut_in_the_text_only() -> None:
     incident = update(9, title="x" * 500, status=IncidentStatus.RESOLVED)
     line = outcome_line("delivered", "hook", incident, detail="in 3 ms")
     assert line == f'delivered hook 093f2a9c0b1d v1 resolved "{"x" * 119}…" in 3 ms'
+
+
+def test_an_exception_from_a_receiver_is_a_dead_letter_not_a_stopped_notifier(
+    make_notifier: MakeNotifier, logs: Logs
+) -> None:
+    text, _ = logs
+    receiver = FakeReceiver(0)
+    notifier = make_notifier(receiver)
+    deliver(notifier, update(2), update(3))
+    assert len(receiver.sent) == 2, "the next update is still delivered"
+    assert notifier.stats.dead_lettered == 1
+    assert notifier.stats.delivered == 1
+    lines = text.getvalue()
+    assert "dead-lettered hook 023f2a9c0b1d v1 firing" in lines
+    assert "permanent: OverflowError in rendering or sending (see the notifier's log)" in lines
+    assert "Traceback" in lines, "the log keeps the traceback for whoever fixes the cause"

@@ -143,3 +143,17 @@ def test_a_body_without_that_text_has_none_to_join() -> None:
 def test_severity_info_reads_as_a_normal_event() -> None:
     rendered = body('{"t": "{{ .Type }}"}').body(incident(severity=Severity.INFO))
     assert orjson.dumps(rendered) == b'{"t":"Normal"}'
+
+
+@pytest.mark.parametrize(
+    ("at", "zone"),
+    [
+        (datetime(9999, 12, 31, 23, tzinfo=UTC), "Asia/Shanghai"),
+        (datetime(1, 1, 1, 1, tzinfo=UTC), "America/Los_Angeles"),
+    ],
+)
+def test_a_time_the_zone_would_push_off_the_calendar_renders_in_utc(at: datetime, zone: str) -> None:
+    """A tenant may write any timestamp: east (or west) of UTC, these leave the calendar."""
+    extreme = incident().model_copy(update={"first_seen": at, "last_seen": at})
+    rendered = body(zone=zone).body(extreme)
+    assert f"发生时间: {at.year:04d}-{at:%m-%d %H:%M:%S} +0000 UTC\n" in rendered["text"]["content"]
