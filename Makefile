@@ -51,6 +51,7 @@ lint: venv ## ruff, mypy (strict), import contracts, JSON Schema files up to dat
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python -m tools.check_code
 	$(BIN)/python -m schemas.export --check
 	$(BIN)/python -m herald.config_reference --check
 	$(BIN)/python -m herald.template_reference --check

@@ -322,6 +322,24 @@ def _pipeline(
         yield servers, {"wecom": robot, "slack": slack}, processor
 
 
+def _write_world(servers: dict[str, FakeApiServer], world: World, started: float, scale: float) -> float:
+    """Write the world's Events, each at its time on the scaled clock that starts at ``started``;
+    the latest any write came (seconds), since a late write changes what the pipeline sees."""
+    lateness = 0.0
+
+    def clock(at: float) -> datetime:
+        return datetime.fromtimestamp(started + at / scale, UTC)
+
+    for write in world.writes:
+        due = started + write.at / scale
+        if (wait := due - time.time()) > 0:
+            time.sleep(wait)  # pacing the writes on the scaled clock, not synchronisation
+        lateness = max(lateness, time.time() - due)
+        body = render(write.body, clock)
+        _write(servers[write.cluster], write.namespace, write.name, write.verb, body)
+    return lateness
+
+
 def run_world(namespace: Namespace, work: Path, world: World, *, scale: float = DEFAULT_SCALE) -> Run:
     """Write the world's Events on the scaled clock through the running pipeline; wait until
     every incident has closed and the receivers are quiet."""
@@ -339,18 +357,7 @@ def run_world(namespace: Namespace, work: Path, world: World, *, scale: float = 
         )
         with AlertsTail(namespace.bootstrap, topic) as alerts:
             started = time.time() + 0.5
-            lateness = 0.0
-
-            def clock(at: float) -> datetime:
-                return datetime.fromtimestamp(started + at / scale, UTC)
-
-            for write in world.writes:
-                due = started + write.at / scale
-                if (wait := due - time.time()) > 0:
-                    time.sleep(wait)  # pacing the writes on the scaled clock, not synchronisation
-                lateness = max(lateness, time.time() - due)
-                body = render(write.body, clock)
-                _write(servers[write.cluster], write.namespace, write.name, write.verb, body)
+            lateness = _write_world(servers, world, started, scale)
 
             def all_closed() -> bool:
                 latest: dict[str, Incident] = {}

@@ -27,10 +27,33 @@ log = logging.getLogger("herald")
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The whole command tree; each subcommand's options are in a function of their own, listed here in
+    the order help and completion show them."""
     parser = argparse.ArgumentParser(
         prog="herald",
         description="kube-herald: Kubernetes events to incidents to chat, over Kafka.",
     )
+    _add_global_options(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_producer_parsers(sub)
+    _add_simulate_parser(sub)
+    _add_processor_parser(sub)
+    analytics_cli.add_parser(sub)
+    _add_notifier_parser(sub)
+    silence_cli.add_parser(sub)
+    tail_cli.add_parser(sub)
+    _add_render_parser(sub)
+    _add_check_config_parser(sub)
+    topics_cli.add_parser(sub)
+    _add_migrate_parser(sub)
+    _add_demo_parser(sub)
+    _add_completion_parser(sub)
+    _finish(parser)
+    return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    """Options every subcommand shares: they come before its name (``herald -c FILE COMMAND``)."""
     parser.add_argument("-c", "--config", type=Path, help="configuration file (default: $HERALD_CONFIG)")
     parser.add_argument(
         "--log-level",
@@ -44,8 +67,10 @@ def _parser() -> argparse.ArgumentParser:
         help="text lines, or JSON: one object a line (default: logging.format in the file, else text)",
     )
     parser.add_argument("--log-json", action="store_true", help="the same as --log-format json")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+
+def _add_producer_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``herald producer`` and ``herald replay``: the two ways events reach the raw topic."""
     producer = sub.add_parser(
         "producer",
         help="watch the configured clusters' Events and publish every occurrence to the raw topic",
@@ -74,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
         "else replay)",
     )
 
+
+def _add_simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``herald simulate``: a stream of events without a cluster, for demos and load."""
     simulate = sub.add_parser(
         "simulate",
         help="publish a realistic simulated event stream (no cluster needed)",
@@ -100,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--list-scenarios", action="store_true", help="describe the scenarios and exit")
 
+
+def _add_processor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``herald processor``: one Faust worker."""
     processor = sub.add_parser(
         "processor",
         help="run a processing worker (Faust)",
@@ -107,8 +138,10 @@ def _parser() -> argparse.ArgumentParser:
         "incidents and publish their updates to the alerts topic. Run several for more partitions.",
     )
     processor.add_argument("--instance-id", help=INSTANCE_ID_HELP.format(section="processor"))
-    analytics_cli.add_parser(sub)
 
+
+def _add_notifier_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``herald notifier``: one receiver's deliveries, optionally its HTTP endpoints."""
     notifier = sub.add_parser(
         "notifier",
         help="deliver incidents to one receiver",
@@ -123,9 +156,10 @@ def _parser() -> argparse.ArgumentParser:
         "setting, else not served)",
     )
     notifier.add_argument("--instance-id", help=INSTANCE_ID_HELP.format(section="notifier"))
-    silence_cli.add_parser(sub)
-    tail_cli.add_parser(sub)
 
+
+def _add_render_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``herald render``: a receiver's message for a sample incident, sending nothing."""
     render = sub.add_parser(
         "render",
         help="print what a receiver would send for a sample incident",
@@ -160,6 +194,9 @@ def _parser() -> argparse.ArgumentParser:
         help="list the variables and filters every template can use (docs/templates.md), and exit",
     )
 
+
+def _add_check_config_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``herald check-config``: the whole file validated, secrets masked."""
     check = sub.add_parser(
         "check-config",
         help="validate the file, every receiver included (nothing is sent), and print the effective "
@@ -168,10 +205,10 @@ def _parser() -> argparse.ArgumentParser:
         "print the effective configuration with secrets masked. Exit 2 on errors.",
     )
     check.add_argument("--quiet", action="store_true", help="print only errors")
-    topics_cli.add_parser(sub)
 
-    _add_migrate_parser(sub)
 
+def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``herald demo``: the whole pipeline on a simulated cluster."""
     demo = sub.add_parser(
         "demo",
         help="run the whole pipeline on a simulated cluster, printing alerts",
@@ -185,6 +222,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
 
+
+def _add_completion_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``herald completion SHELL``: printed while parsing, so it needs no configuration file."""
     completion = sub.add_parser(
         "completion",
         help="print a shell completion script: source <(herald completion bash)",
@@ -195,8 +235,6 @@ def _parser() -> argparse.ArgumentParser:
     completion.add_argument(
         "shell", choices=["bash", "zsh"], action=_PrintCompletion, help="the shell (required)"
     )
-    _finish(parser)
-    return parser
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -258,6 +296,12 @@ def _add_migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "ConfigMaps its sinks name; write OUTDIR/herald.yaml, OUTDIR/secrets/ and a kustomization "
         "(kubectl apply -k OUTDIR). What cannot be carried over is listed on stderr, with why.",
     )
+    _add_kube_eventer_inputs(eventer)
+    _add_kube_eventer_outputs(eventer)
+
+
+def _add_kube_eventer_inputs(eventer: argparse.ArgumentParser) -> None:
+    """Where the Deployment and its ConfigMaps are read from: files, or the cluster."""
     where = eventer.add_mutually_exclusive_group(required=True)
     where.add_argument(
         "-f",
@@ -286,6 +330,10 @@ def _add_migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     eventer.add_argument("--kubeconfig", help="kubeconfig file (default $KUBECONFIG, else ~/.kube/config)")
     eventer.add_argument("--context", help="kubeconfig context (default the current one)")
+
+
+def _add_kube_eventer_outputs(eventer: argparse.ArgumentParser) -> None:
+    """What the written herald.yaml and manifests say, and where they go."""
     eventer.add_argument(
         "--cluster", help="this cluster's id (default: a sink's label, else the context's name)"
     )
@@ -401,40 +449,14 @@ def _render(args: argparse.Namespace, config: HeraldConfig) -> int:
 
 def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
     if args.command == "producer":
-        from producer.replay import run_replay
-
-        settings = _producer_settings(config, args.cluster)
-        if settings is None:
-            print(f"{config.source_file}: producer.cluster: required (or pass --cluster)", file=sys.stderr)
-            return 2
-        if args.events_file:
-            return run_replay(config, settings, args.events_file, speed=0, quiet=True)
-        from producer.service import run_watch
-
-        return run_watch(config, settings)
+        return _producer(args, config)
     if args.command == "replay":
         from producer.replay import run_replay
 
         settings = _producer_settings(config, args.cluster) or ProducerSettings(cluster="replay")
         return run_replay(config, settings, args.file, speed=args.speed)
     if args.command == "simulate":
-        from producer.replay import run_simulate
-        from producer.simulate import describe
-
-        if args.list_scenarios:
-            print(describe())
-            return 0
-        return run_simulate(
-            config,
-            config.producer,
-            clusters=[f"{args.cluster_prefix}-{n}" for n in range(1, args.clusters + 1)],
-            rate=args.rate,
-            duration=args.duration or None,
-            seed=args.seed,
-            scenarios=args.scenario,
-            speed=args.speed,
-            output=args.output,
-        )
+        return _simulate(args, config)
     if args.command == "analytics":
         return analytics_cli.run(config, args)
     if args.command == "processor":
@@ -461,6 +483,42 @@ def _dispatch(args: argparse.Namespace, config: HeraldConfig) -> int:
 
         return run_demo(config_path=args.config, events_file=args.events_file, timeout=args.timeout)
     raise AssertionError(args.command)
+
+
+def _producer(args: argparse.Namespace, config: HeraldConfig) -> int:
+    """``herald producer``: unlike replay it needs a cluster id; an events file replaces the watch."""
+    from producer.replay import run_replay
+
+    settings = _producer_settings(config, args.cluster)
+    if settings is None:
+        print(f"{config.source_file}: producer.cluster: required (or pass --cluster)", file=sys.stderr)
+        return 2
+    if args.events_file:
+        return run_replay(config, settings, args.events_file, speed=0, quiet=True)
+    from producer.service import run_watch
+
+    return run_watch(config, settings)
+
+
+def _simulate(args: argparse.Namespace, config: HeraldConfig) -> int:
+    """``herald simulate``: the scenarios described, or their stream published."""
+    from producer.replay import run_simulate
+    from producer.simulate import describe
+
+    if args.list_scenarios:
+        print(describe())
+        return 0
+    return run_simulate(
+        config,
+        config.producer,
+        clusters=[f"{args.cluster_prefix}-{n}" for n in range(1, args.clusters + 1)],
+        rate=args.rate,
+        duration=args.duration or None,
+        seed=args.seed,
+        scenarios=args.scenario,
+        speed=args.speed,
+        output=args.output,
+    )
 
 
 LOAD_MODES: dict[str, LoadMode] = {

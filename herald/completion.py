@@ -46,6 +46,8 @@ def _case(arms: dict[str, str], *, default: str) -> str:
 
 
 def bash_script(parser: argparse.ArgumentParser) -> str:
+    """The bash script: lookups of commands, options and choices by command path, generated from
+    the parser, and the fixed function that uses them."""
     prog = parser.prog
     name = "_" + prog.replace("-", "_")
     tree = levels(parser)
@@ -72,7 +74,15 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
 {_case(valued, default="return 1")}
 }}
 
-{name}() {{
+{_complete_function(name)}
+complete -F {name} {prog}
+"""
+
+
+def _complete_function(name: str) -> str:
+    """The function bash calls: the same for every parser, it walks the words typed so far and
+    asks the generated lookups what comes next."""
+    return f"""{name}() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" path="" word i value=0 known child
     for ((i = 1; i < COMP_CWORD; i++)); do
         word="${{COMP_WORDS[i]}}"
@@ -112,8 +122,6 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
     fi
     return 0
 }}
-
-complete -F {name} {prog}
 """
 
 

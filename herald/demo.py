@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import IO, Any
 
 import yaml
 
@@ -59,6 +60,42 @@ def _count_simulated() -> int:
     return sum(1 for _ in simulate(clusters=["sim-1", "sim-2"], rate=6, duration=30, seed=7))
 
 
+class _Alerts:
+    """Echoes the console notifier's output from a thread of its own and counts the alerts in it,
+    so the demo can tell when deliveries have stopped."""
+
+    def __init__(self, output: IO[str]) -> None:
+        self.delivered = 0
+        self.last_alert = time.monotonic()
+        threading.Thread(target=self._echo, args=(output,), daemon=True).start()
+
+    def _echo(self, output: IO[str]) -> None:
+        for line in output:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            if line.startswith(BANNER):
+                self.delivered += 1
+                self.last_alert = time.monotonic()
+
+    def wait_until_quiet(self, *, deadline: float) -> None:
+        """Until no alert came for QUIET_SECONDS after the first one, or until the deadline."""
+        while time.monotonic() < deadline and not (
+            self.delivered and time.monotonic() - self.last_alert > QUIET_SECONDS
+        ):
+            time.sleep(0.5)
+
+
+def _stop(processes: list[subprocess.Popen[Any]]) -> None:
+    """Ask every process to stop before waiting for any: they shut down side by side."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def run_demo(*, config_path: Path | None, events_file: Path | None, timeout: float) -> int:
     expected = _count_events(events_file) if events_file else _count_simulated()
     workdir = Path(tempfile.mkdtemp(prefix="herald-demo-"))
@@ -83,20 +120,8 @@ def run_demo(*, config_path: Path | None, events_file: Path | None, timeout: flo
             env=env,
             text=True,
         )
-        delivered = 0
-        last_alert = time.monotonic()
-
-        def echo() -> None:
-            nonlocal delivered, last_alert
-            assert notifier.stdout is not None
-            for line in notifier.stdout:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-                if line.startswith(BANNER):
-                    delivered += 1
-                    last_alert = time.monotonic()
-
-        threading.Thread(target=echo, daemon=True).start()
+        assert notifier.stdout is not None
+        alerts = _Alerts(notifier.stdout)
         source = (
             ["replay", str(events_file), "--speed", "0"] if events_file else ["simulate", *DEMO_SIMULATION]
         )
@@ -104,22 +129,12 @@ def run_demo(*, config_path: Path | None, events_file: Path | None, timeout: flo
         print(
             f"demo: published {expected} events (exit {producer.returncode}); waiting for the last updates..."
         )
-        deadline = started + timeout
-        while time.monotonic() < deadline and not (
-            delivered and time.monotonic() - last_alert > QUIET_SECONDS
-        ):
-            time.sleep(0.5)
-        for process in (notifier, processor):
-            process.terminate()
-        for process in (notifier, processor):
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        alerts.wait_until_quiet(deadline=started + timeout)
+        _stop([notifier, processor])
     elapsed = time.monotonic() - started
-    ok = producer.returncode == 0 and delivered > 0
+    ok = producer.returncode == 0 and alerts.delivered > 0
     print(
-        f"demo: {expected} events became {delivered} incident notifications in {elapsed:.1f}s"
+        f"demo: {expected} events became {alerts.delivered} incident notifications in {elapsed:.1f}s"
         + ("" if ok else " (incomplete: see the logs)")
     )
     return 0 if ok else 1

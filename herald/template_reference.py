@@ -90,7 +90,12 @@ def template_settings() -> Iterator[tuple[str, ...]]:
 
 
 def sections() -> list[Section]:
-    """The reference's tables for the Jinja templates."""
+    """The reference's tables, in the order the document shows them."""
+    return [*_context_sections(), *_added_sections(), *_receiver_template_sections()]
+
+
+def _context_sections() -> list[Section]:
+    """What every template sees: its variables, an incident's keys and the words of ``t``."""
     words: list[tuple[str, ...]] = [(f"`t.{key}`", en, LABELS["zh"][key]) for key, en in LABELS["en"].items()]
     return [
         Section(
@@ -115,6 +120,12 @@ def sections() -> list[Section]:
             ("name", "en", "zh"),
             words,
         ),
+    ]
+
+
+def _added_sections() -> list[Section]:
+    """Names only some templates see, and the filters: they add to the context of every template."""
+    return [
         Section(
             "What some receivers add",
             "Beside the variables above, some receivers pass their templates these.",
@@ -137,6 +148,12 @@ def sections() -> list[Section]:
             ("filter", "type", "description"),
             [(f"`{v.name}`", v.type, v.description) for v in FILTERS],
         ),
+    ]
+
+
+def _receiver_template_sections() -> list[Section]:
+    """Which template each receiver setting names, and the Go templates a kube-eventer body uses."""
+    return [
         Section(
             "Which templates each receiver renders",
             "Each setting names a template file: yours in `notifier.templates_dir` if it has one of "

@@ -137,19 +137,7 @@ def sprintf(form: str, args: Sequence[object]) -> str:  # noqa: PLR0912, PLR0915
         out.append(form[i:percent])
         i = percent + 1
         spec = _Spec()
-        while i < n and form[i] in "#0+- ":
-            flag = form[i]
-            if flag == "#":
-                spec.sharp = True
-            elif flag == "0":
-                spec.zero = not spec.minus  # Go pads with zeros only on the left
-            elif flag == "+":
-                spec.plus = True
-            elif flag == "-":
-                spec.minus, spec.zero = True, False
-            else:
-                spec.space = True
-            i += 1
+        i = _parse_flags(form, i, spec)
         if i < n and form[i] == "*":
             i += 1
             width, argnum = _int_arg(args, argnum)
@@ -191,6 +179,25 @@ def sprintf(form: str, args: Sequence[object]) -> str:  # noqa: PLR0912, PLR0915
         extra = ("<nil>" if arg is None else f"{type_name(arg)}={format_value(arg)}" for arg in args[argnum:])
         out.append("%!(EXTRA " + ", ".join(extra) + ")")
     return "".join(out)
+
+
+def _parse_flags(form: str, i: int, spec: _Spec) -> int:
+    """Sets ``spec``'s flags from the ``#0+- `` at ``i`` on; the index after them. Later flags
+    override earlier ones as in Go: ``-`` after ``0`` turns zero padding off."""
+    while i < len(form) and form[i] in "#0+- ":
+        flag = form[i]
+        if flag == "#":
+            spec.sharp = True
+        elif flag == "0":
+            spec.zero = not spec.minus  # Go pads with zeros only on the left
+        elif flag == "+":
+            spec.plus = True
+        elif flag == "-":
+            spec.minus, spec.zero = True, False
+        else:
+            spec.space = True
+        i += 1
+    return i
 
 
 def _parse_number(form: str, i: int) -> tuple[int | None, int]:

@@ -624,6 +624,21 @@ def _unquote_char(text: str, i: int, quote: str) -> tuple[int, bool, int]:
     raise ValueError(text)
 
 
+def _dot_of(pipe: Pipe | None, dot: tuple[str, ...] | None, root: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The path a pipeline evaluates to, when it is a plain field, dot or ``$.Field``: what
+    ``with`` and ``template`` set dot to, for :func:`field_paths`."""
+    if pipe is None or len(pipe.cmds) != 1 or len(pipe.cmds[0].args) != 1:
+        return None
+    arg = pipe.cmds[0].args[0]
+    if isinstance(arg, Dot):
+        return dot
+    if isinstance(arg, Field) and dot is not None:
+        return dot + arg.ident
+    if isinstance(arg, Variable) and arg.ident[0] == "$":
+        return root + arg.ident[1:]
+    return None
+
+
 def field_paths(trees: dict[str, ListNode], name: str) -> frozenset[str]:
     """Field paths read from the data (best effort): ``.A.B`` at top level, inside ``with .A`` too.
 
@@ -637,21 +652,6 @@ def field_paths(trees: dict[str, ListNode], name: str) -> frozenset[str]:
         while len(path) > 1 and path[-1] in TIME_MEMBERS:
             path = path[:-1]
         found.add(".".join(path))
-
-    def dot_of(
-        pipe: Pipe | None, dot: tuple[str, ...] | None, root: tuple[str, ...]
-    ) -> tuple[str, ...] | None:
-        """The path a pipeline evaluates to, when it is a plain field, dot or ``$.Field``."""
-        if pipe is None or len(pipe.cmds) != 1 or len(pipe.cmds[0].args) != 1:
-            return None
-        arg = pipe.cmds[0].args[0]
-        if isinstance(arg, Dot):
-            return dot
-        if isinstance(arg, Field) and dot is not None:
-            return dot + arg.ident
-        if isinstance(arg, Variable) and arg.ident[0] == "$":
-            return root + arg.ident[1:]
-        return None
 
     def visit_pipe(pipe: Pipe | None, dot: tuple[str, ...] | None, root: tuple[str, ...]) -> None:
         for cmd in pipe.cmds if pipe is not None else ():
@@ -671,13 +671,13 @@ def field_paths(trees: dict[str, ListNode], name: str) -> frozenset[str]:
                 visit_pipe(node.pipe, dot, root)
             elif isinstance(node, Branch):
                 visit_pipe(node.pipe, dot, root)
-                inner = {"if": dot, "with": dot_of(node.pipe, dot, root), "range": None}[node.kind]
+                inner = {"if": dot, "with": _dot_of(node.pipe, dot, root), "range": None}[node.kind]
                 visit(node.body, inner, root)
                 if node.else_body is not None:
                     visit(node.else_body, dot, root)
             elif isinstance(node, TemplateCall):
                 visit_pipe(node.pipe, dot, root)
-                inner = dot_of(node.pipe, dot, root)
+                inner = _dot_of(node.pipe, dot, root)
                 if node.name in trees and (node.name, inner) not in visited and inner is not None:
                     visited.add((node.name, inner))
                     visit(trees[node.name], inner, inner)

@@ -1,0 +1,1 @@
+"""Repository tooling that runs from the checkout (``python -m tools.<name>``); never installed."""
