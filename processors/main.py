@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import faust
-
 from processors.app import create_app
-from processors.metrics import WorkerHealth
+from processors.faustkit.app import changelogs_of, ensure_changelogs
+from processors.faustkit.health import WorkerHealth
+from processors.faustkit.worker import run, use_uvloop
 from runtime.config import HeraldConfig
 from runtime.http import serve_health
-from runtime.kafka import await_topics, changelog_topics, stage_topics
+from runtime.kafka import await_topics, stage_topics
 
 
 def run_worker(config: HeraldConfig, *, loglevel: str = "info") -> None:
@@ -17,6 +17,7 @@ def run_worker(config: HeraldConfig, *, loglevel: str = "info") -> None:
     Before Faust starts, waits (logging why) for the broker, the topics and changelogs and
     their leaders, creating those missing: the worker may start before any of them.
     """
+    use_uvloop()
     kafka = config.kafka
     await_topics(
         kafka,
@@ -26,7 +27,7 @@ def run_worker(config: HeraldConfig, *, loglevel: str = "info") -> None:
     )
     config.processor.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(config)
-    await_topics(kafka, changelog_topics(table.changelog_topic_name for table in app.tables.values()))
+    ensure_changelogs(kafka, changelogs_of(app))
     topics = config.kafka.topics
     health = WorkerHealth(app, (topics.raw, topics.grouped))
     if config.processor.metrics_port:
@@ -36,9 +37,4 @@ def run_worker(config: HeraldConfig, *, loglevel: str = "info") -> None:
             ready=health.ready,
             setting="processor.metrics_port",
         )
-    # Faust would replace the process's log handlers with its own: keep herald's (JSON lines,
-    # the secret filter). Its start-up spinner writes terminal escapes to stdout even when
-    # that is a log file; without it, Faust logs "Ready" instead.
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False, override_logging=False)
-    worker.spinner = None
-    worker.execute_from_commandline()
+    run(app, loglevel=loglevel)

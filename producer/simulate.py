@@ -901,7 +901,7 @@ class Scenario:
     name: str
     summary: str
     categories: frozenset[str]
-    """What ``processors.taxonomy`` makes of this scenario's events."""
+    """What ``processors.core.taxonomy`` makes of this scenario's events."""
     share: float
     """Default fraction of the event volume (relative to the other selected scenarios)."""
     default: bool

@@ -259,24 +259,6 @@ def stage_topics(settings: KafkaSettings, suffixes: Iterable[str] | None = None)
     }
 
 
-def changelog_topics(names: Iterable[str]) -> dict[str, dict[str, str]]:
-    """Name -> topic config of Faust table changelogs (compacted)."""
-    return {name: {"cleanup.policy": "compact"} for name in names}
-
-
-def ensure_changelogs(settings: KafkaSettings, names: Iterable[str], *, timeout: float = 30.0) -> list[str]:
-    """Create Faust's table changelogs (compacted, one partition per source partition) unless
-    present, and return once every partition has a leader.
-
-    Faust declares them itself, but on a table's first write it compares the changelog's
-    partition count in the metadata with its source topic's; one declared a moment ago may
-    not be there whole yet, and the write fails (PartitionsMismatch), restarting the agent.
-    """
-    return await_topics(
-        settings, changelog_topics(names), deadline=time.monotonic() + TOPIC_READY_SECONDS, timeout=timeout
-    )
-
-
 START_BACKOFF_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 """Pauses between looks while a process waits for Kafka: short at first (a topic created a
 moment ago has its leaders within a second or so), then capped, so a long wait costs one

@@ -10,7 +10,13 @@ from schemas.checkpoint import ProducerCheckpoint
 from schemas.clean import CleanEvent, Severity
 from schemas.codec import SchemaError, decode, encode
 from schemas.deadletter import DeadLetter
-from schemas.group import GroupedOccurrence, GroupInput, decode_group_input
+from schemas.group import (
+    GroupedOccurrence,
+    GroupInput,
+    decode_group_input,
+    encode_occurrences,
+    occurrence_wire,
+)
 from schemas.incident import Change, Incident, IncidentStatus, RelatedIncident, ResolvedBy, SampleMessage
 from schemas.matchers import Matcher, MatchOp, match_all
 from schemas.nflog import NotifyLogEntry, Outcome
@@ -48,7 +54,9 @@ __all__ = [
     "decode",
     "decode_group_input",
     "encode",
+    "encode_occurrences",
     "match_all",
+    "occurrence_wire",
     "raw_message",
     "raw_partition_key",
 ]

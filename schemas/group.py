@@ -43,6 +43,28 @@ class GroupInput(TopicModel):
     model_config = TopicModel.model_config | {"populate_by_name": True}
 
 
+def occurrence_wire(
+    clean: bytes, *, source_partition: int, source_offset: int, echo: bool = False, evidence: bool = False
+) -> dict[str, Any]:
+    """A :class:`GroupedOccurrence` in wire form around its clean event as already encoded: the
+    processor publishes that event to ``events.clean`` first, and dumping the model a second
+    time for the grouped message cost it a tenth of its own time."""
+    return {
+        "clean": orjson.Fragment(clean),
+        "source_partition": source_partition,
+        "source_offset": source_offset,
+        "echo": echo,
+        "evidence": evidence,
+    }
+
+
+def encode_occurrences(occurrences: list[dict[str, Any]]) -> bytes:
+    """A :class:`GroupInput` of occurrences in wire form (see :func:`occurrence_wire`)."""
+    return orjson.dumps(
+        {"schema": GroupInput.SCHEMA, "v": GroupInput.VERSION, "occurrences": occurrences, "tick_at": None}
+    )
+
+
 def decode_group_input(data: bytes) -> GroupInput:
     """A v2 message, or a v1 message (one occurrence) still in flight from before an upgrade."""
     try:

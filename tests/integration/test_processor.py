@@ -16,8 +16,8 @@ import pytest
 import yaml
 from confluent_kafka import Producer
 
-from processors.app import seen_key_of
-from processors.gaps import PROBE_HEADER
+from processors.delivery.gaps import PROBE_HEADER
+from processors.stages.classify import seen_key_of
 from schemas import CleanEvent, Incident, IncidentStatus, QuarantineRecord, RawEnvelope, decode, encode
 from tests.support.broker import free_port
 from tests.support.events import TAXONOMY_CORPUS, k8s_event

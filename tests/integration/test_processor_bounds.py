@@ -21,7 +21,7 @@ from aiokafka.partitioner import murmur2
 from confluent_kafka import Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from processors.outputs import OUTPUT_TOO_LARGE, RECORD_OVERHEAD
+from processors.delivery.outputs import OUTPUT_TOO_LARGE, RECORD_OVERHEAD
 from runtime.kafka import topic_config
 from schemas import CleanEvent, GroupInput, Incident, QuarantineRecord, RawEnvelope, decode, encode
 from schemas.bounds import MESSAGE_MAX_BYTES, STRING_MAX_BYTES, original_size, utf8_size

@@ -1,4 +1,4 @@
-"""Reading back what the Faust stream skipped, from the real broker (processors.gaps)."""
+"""Reading back what the Faust stream skipped, from the real broker (processors.delivery.gaps)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as AIOKafkaTopicPartition
 from confluent_kafka import Producer
 
-from processors.gaps import PROBE_HEADER, OffsetGaps, Record, probe_stalled, rewinding_consumer
+from processors.delivery.gaps import PROBE_HEADER, OffsetGaps, Record, probe_stalled
+from processors.faustkit.transport import RewindingConsumer, track_gaps
 from tests.support.kafka import Namespace, ensure_namespace_topics
 
 pytestmark = pytest.mark.integration
@@ -64,6 +65,20 @@ class ThreadOf:
         self, *partitions: AIOKafkaTopicPartition
     ) -> dict[AIOKafkaTopicPartition, int]:
         return dict(await self._consumer.beginning_offsets(list(partitions)))
+
+
+class NoApp:
+    """Stands for the Faust app the trackers belong to: only the consumer's seek is under test."""
+
+
+def rewinding_over(consumer: AIOKafkaConsumer, trackers: dict[str, OffsetGaps]) -> RewindingConsumer:
+    """faustkit's consumer without a Faust app, seeking on a real aiokafka consumer."""
+    app = NoApp()
+    track_gaps(app, trackers)
+    rewinding = RewindingConsumer.__new__(RewindingConsumer)
+    rewinding.app = app
+    rewinding._thread = ThreadOf(consumer)
+    return rewinding
 
 
 class FaustConsumerOf:
@@ -147,9 +162,7 @@ async def seek_after_a_discarded_fetch(
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
                 fetched[tp] = fetched.get(tp, 0) + len(records)
         await consumer.commit({tp: 4 for tp in partitions if tp.partition == 1})
-        consumer_class = rewinding_consumer(trackers)
-        rewinding = consumer_class.__new__(consumer_class)  # no Faust app: only its seek is under test
-        rewinding._thread = ThreadOf(consumer)
+        rewinding = rewinding_over(consumer, trackers)
         await rewinding.seek_to_committed()
         return {(tp.topic, tp.partition): await consumer.position(tp) for tp in partitions}
     finally:
@@ -188,9 +201,7 @@ async def probe_a_discarded_tail(
         partitions = [AIOKafkaTopicPartition(raw, partition) for partition in (0, 1)]
         consumer.assign(partitions)
         await consumer.commit({partitions[0]: 10, partitions[1]: 4})
-        consumer_class = rewinding_consumer({raw: gaps})
-        rewinding = consumer_class.__new__(consumer_class)
-        rewinding._thread = ThreadOf(consumer)
+        rewinding = rewinding_over(consumer, {raw: gaps})
         await rewinding.seek_to_committed()
         await fetch_until(consumer, lambda tp, offset: tp.partition == 1 and offset == 9)  # and drop
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from runtime.kafka import ensure_changelogs
+from processors.faustkit.app import ensure_changelogs
 from schemas.topics import DAY_MS, TOPIC_SPECS
 from tests.support.kafka import Namespace
 from tests.support.processes import herald_command
@@ -118,7 +119,7 @@ def test_the_processor_s_changelogs_exist_whole_before_its_worker_starts(
     """A changelog Faust declared a moment ago can be missing from the metadata at the first table write."""
     settings = namespace.config.kafka
     names = [namespace.topic("herald-processor-seen-changelog"), namespace.topic("x-incidents-changelog")]
-    assert sorted(ensure_changelogs(settings, names)) == sorted(names)
+    assert sorted(ensure_changelogs(settings, names, deadline=time.monotonic() + 60)) == sorted(names)
     metadata = admin.list_topics(timeout=15).topics
     assert {name: len(metadata[name].partitions) for name in names} == dict.fromkeys(
         names, settings.partitions
@@ -127,4 +128,6 @@ def test_the_processor_s_changelogs_exist_whole_before_its_worker_starts(
     assert {
         resource.name: future.result()["cleanup.policy"].value for resource, future in configs.items()
     } == (dict.fromkeys(names, "compact"))
-    assert ensure_changelogs(settings, names) == [], "present ones are left alone"
+    assert ensure_changelogs(settings, names, deadline=time.monotonic() + 60) == [], (
+        "present ones are left alone"
+    )

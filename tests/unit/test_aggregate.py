@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.aggregate import IncidentState, Timing, fingerprint, labels_of, observe, tick
+from processors.core.incident import IncidentState, Timing, fingerprint, labels_of, observe, tick
 from schemas import Change, CleanEvent, Incident, IncidentStatus, Severity
 
 TIMING = Timing(

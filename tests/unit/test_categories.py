@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from processors.taxonomy import BUILTIN_RULES
+from processors.core.taxonomy import BUILTIN_RULES
 from schemas.categories import LANGUAGES, NAMES, Language, category_name, title
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

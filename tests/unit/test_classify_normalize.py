@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from processors.normalize import derive_workload
-from processors.pipeline import Processed, Rejected, validate_and_classify
-from processors.taxonomy import BUILTIN_RULES, classify
+from processors.core.normalize import derive_workload
+from processors.core.taxonomy import BUILTIN_RULES, classify
+from processors.core.validate import Processed, Rejected, validate_and_classify
 from schemas import RawEnvelope, Severity, encode
 from tests.support.events import TAXONOMY_CORPUS, k8s_event
 
@@ -125,7 +125,7 @@ def test_a_bug_met_by_input_is_rejected_not_raised(monkeypatch: pytest.MonkeyPat
     def broken(*_args: object, **_kwargs: object) -> None:
         raise KeyError("surprise")
 
-    monkeypatch.setattr("processors.pipeline.normalize", broken)
+    monkeypatch.setattr("processors.core.validate.normalize", broken)
     outcome = validate_and_classify(raw(k8s_event(1)))
     assert isinstance(outcome, Rejected)
     assert outcome.reason == "processor-error"

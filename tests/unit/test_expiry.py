@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.expiry import ExpiryQueue
+from processors.core.expiry import ExpiryQueue
 
 
 def test_hands_back_only_old_ids_of_the_partition_a_few_at_a_time() -> None:
@@ -44,11 +44,10 @@ def test_a_key_too_long_for_its_length_prefix_is_refused_not_truncated() -> None
         ExpiryQueue().add(0, 1, b"k" * 65536)
 
 
-def test_reset_asks_for_a_rebuild() -> None:
+def test_a_load_after_a_rebalance_holds_exactly_what_the_table_holds() -> None:
     queue = ExpiryQueue()
-    queue.load([])
-    assert queue.loaded
     queue.add(2, 1, b"x")
-    queue.reset()
-    assert not queue.loaded
-    assert len(queue) == 0
+    queue.load([(b"y", 3, 1)])
+    assert len(queue) == 1
+    assert list(queue.expired(2, before=5)) == []
+    assert list(queue.expired(3, before=5)) == [(b"y", 1)]

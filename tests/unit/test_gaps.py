@@ -1,8 +1,8 @@
-"""The offset bookkeeping that finds messages the Faust stream skipped (processors.gaps)."""
+"""The offset bookkeeping that finds messages the Faust stream skipped (processors.delivery.gaps)."""
 
 from __future__ import annotations
 
-from processors.gaps import PROBE_HEADER, OffsetGaps, is_probe
+from processors.delivery.gaps import PROBE_HEADER, OffsetGaps, is_probe
 from runtime.config import KafkaSettings
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from schemas import GroupedOccurrence, GroupInput, SchemaError, decode_group_input, encode
+from schemas import (
+    GroupedOccurrence,
+    GroupInput,
+    SchemaError,
+    decode_group_input,
+    encode,
+    encode_occurrences,
+    occurrence_wire,
+)
 from tests.unit.test_aggregate import clean
 
 
@@ -56,3 +64,13 @@ def test_what_is_not_a_group_input_says_why(data: bytes, reason: str) -> None:
     with pytest.raises(SchemaError) as raised:
         decode_group_input(data)
     assert raised.value.reason == reason
+
+
+def test_occurrences_spliced_around_encoded_clean_events_decode_as_the_model_encodes_them() -> None:
+    """The processor splices the clean event it already published into the grouped message."""
+    wire = occurrence_wire(encode(clean(5)), source_partition=3, source_offset=41, echo=True)
+    expected = GroupInput(
+        occurrences=[GroupedOccurrence(clean=clean(5), source_partition=3, source_offset=41, echo=True)]
+    )
+    assert decode_group_input(encode_occurrences([wire])) == expected
+    assert orjson.loads(encode_occurrences([wire])) == orjson.loads(encode(expected))

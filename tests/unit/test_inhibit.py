@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from processors.aggregate import IncidentState, Timing, observe, tick
-from processors.inhibit import Inhibitor
+from processors.core.incident import IncidentState, Timing, observe, tick
+from processors.core.inhibit import Inhibitor
 from runtime.config import DEFAULT_INHIBIT_RULES, InhibitRule
 from schemas import CleanEvent, Incident, IncidentStatus, Matcher, Severity
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 import pytest
 
-from processors.credentials import broker_credentials
+from processors.faustkit.credentials import broker_credentials
 from runtime.config import KafkaSettings
 
 

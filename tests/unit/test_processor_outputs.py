@@ -21,9 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from processors.aggregate import Timing, observe, tick
-from processors.gaps import Record
-from processors.outputs import (
+from processors.core.incident import Timing, observe, tick
+from processors.core.validate import Processed, Rejected, validate_and_classify
+from processors.delivery.gaps import Record
+from processors.delivery.outputs import (
     OCCURRENCE_OVERHEAD,
     RECORD_OVERHEAD,
     Cause,
@@ -31,7 +32,7 @@ from processors.outputs import (
     grouped_budget,
     runs,
 )
-from processors.pipeline import Processed, Rejected, validate_and_classify
+from processors.faustkit.producer import too_large
 from schemas import CleanEvent, GroupedOccurrence, GroupInput, RawEnvelope, encode
 from schemas.bounds import MESSAGE_MAX_BYTES, STRING_MAX_BYTES, original_size, utf8_size
 from tests.support.events import k8s_event
@@ -228,7 +229,7 @@ def run_outputs(
         quarantined.append((cause, error))
 
     async def main() -> None:
-        await scenario(Outputs(producer.send, quarantine))
+        await scenario(Outputs(producer.send, quarantine, too_large=too_large))
         for _ in range(5):
             await asyncio.sleep(0)  # let the deliveries' callbacks run
 
@@ -284,7 +285,7 @@ def test_another_refusal_is_counted_and_logged_with_the_inputs_identity(
         await outputs.publish("t.alerts", b"key", b"update", causes=[cause(5)])
         producer.deliveries[0].set_exception(NotLeaderForPartitionError())
 
-    with caplog.at_level(logging.ERROR, logger="processors.outputs"):
+    with caplog.at_level(logging.ERROR, logger="processors.delivery.outputs"):
         assert run_outputs(producer, scenario) == []
     assert refused("t.alerts", "NotLeaderForPartitionError") == before + 1
     (line,) = [r.getMessage() for r in caplog.records]

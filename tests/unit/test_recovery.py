@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from processors.aggregate import IncidentState, Timing, labels_of, observe, recover, tick
-from processors.inhibit import Inhibitor
-from processors.recovery import BUILTIN_EVIDENCE, Evidence, is_node_outage_echo, scheduled_node
+from processors.core.incident import IncidentState, Timing, labels_of, observe, recover, tick
+from processors.core.inhibit import Inhibitor
+from processors.core.recovery import BUILTIN_EVIDENCE, Evidence, is_node_outage_echo, scheduled_node
 from schemas import Change, CleanEvent, Incident, IncidentStatus, ResolvedBy, Severity
 
 T0 = 1_800_000_000.0

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.rules import apply_rules, compile_rules
+from processors.core.rules import apply_rules, compile_rules
 from runtime.config import ClassificationRule, ConfigError, load_config
 from schemas import Severity
 from tests.unit.test_aggregate import clean

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.pipeline import Processed, validate_and_classify
+from processors.core.validate import Processed, validate_and_classify
 from producer.simulate import (
     DEFAULT_SCENARIOS,
     SCENARIOS,

@@ -20,13 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from aiokafka.errors import (  # type: ignore[import-untyped]
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-)
-
-from processors.gaps import Record
+from processors.delivery.gaps import Record
 from processors.metrics import OUTPUTS_REFUSED
 
 log = logging.getLogger(__name__)
@@ -40,7 +34,6 @@ OCCURRENCE_OVERHEAD = 96
 """Bytes of a grouped occurrence around its clean event: two field names and two int64s."""
 OUTPUT_TOO_LARGE = "output-too-large"
 """The quarantine reason of an input whose output Kafka refused for its size."""
-_SIZE_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
 _SHOWN_CAUSES = 3
 
 
@@ -62,15 +55,6 @@ def runs(sizes: Sequence[int], *, budget: int, most: int) -> Iterator[slice]:
         used += size + 1
     if start < len(sizes):
         yield slice(start, len(sizes))
-
-
-def too_large(error: BaseException | None) -> bool:
-    """Whether Kafka refused a message for its size, by the client's check or the broker's."""
-    while error is not None:
-        if isinstance(error, _SIZE_ERRORS):
-            return True
-        error = error.__cause__
-    return False
 
 
 def _root(error: BaseException) -> BaseException:
@@ -95,14 +79,17 @@ Send = Callable[[str, bytes | None, bytes | None, int | None, Headers], Awaitabl
 """(topic, key, value, partition, headers) -> the future of the message's delivery."""
 Quarantine = Callable[[Cause, str], Awaitable[None]]
 """(cause, error) -> the input is on the quarantine topic with reason :data:`OUTPUT_TOO_LARGE`."""
+TooLarge = Callable[[BaseException | None], bool]
+"""Whether an error is Kafka refusing a message for its size (the client's own error types)."""
 
 
 class Outputs:
     """Sends the processor's messages without waiting for each, and sees to each one's fate."""
 
-    def __init__(self, send: Send, quarantine: Quarantine) -> None:
+    def __init__(self, send: Send, quarantine: Quarantine, *, too_large: TooLarge) -> None:
         self._send = send
         self._quarantine = quarantine
+        self._too_large = too_large
         self._settling: set[asyncio.Task[None]] = set()  # referenced until done: the loop holds them weakly
 
     async def publish(
@@ -120,7 +107,7 @@ class Outputs:
         try:
             delivery = await self._send(topic, key, value, partition, headers)
         except Exception as exc:
-            if not too_large(exc):
+            if not self._too_large(exc):
                 raise
             await self._refused(topic, size, exc, causes)
             return
@@ -147,7 +134,7 @@ class Outputs:
         root = _root(error)
         OUTPUTS_REFUSED.labels(topic, type(root).__name__).inc()
         what = f"its {size}-byte message to {topic} was refused: {root}"  # Kafka's errors name their class
-        if too_large(error) and causes:
+        if self._too_large(error) and causes:
             for cause in causes:
                 await self._quarantine(cause, f"{cause.identity}: {what}")
             return

@@ -15,14 +15,15 @@ events for 40), and it does not move the expectation back.
 
 A hole at a partition's head or tail has no message on its far side to reveal it: a
 partition that no worker had committed yet, moved to a survivor whose discarded fetch ran
-to its end, is never delivered at all. ``rewinding_consumer`` closes that at the source:
+to its end, is never delivered at all. The worker's consumer
+(:mod:`processors.faustkit.transport`) closes that at the source:
 after recovery, a source partition goes back to just after what this process was handed
 from it when that is past its committed offset, or, with no committed offset, to its
 beginning (what ``auto_offset_reset="earliest"`` promised in the first place).
 
 A hole at a tail is harder: Faust can discard what it fetched around recovery's seek, so the
 consumer's position is at the partition's end while this worker was handed nothing past
-the committed offset, and no later message may ever come. ``rewinding_consumer`` therefore
+the committed offset, and no later message may ever come. That consumer therefore
 also tells each tracker where its partitions were sought to, and ``probe_stalled`` sends a
 probe (an empty message with the ``herald-gap-probe`` header) to a partition that has
 messages beyond what was delivered but delivered nothing for a while. The probe is the
@@ -41,8 +42,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from processors.metrics import READ_BACK, REDELIVERED
 from runtime.config import KafkaSettings
 from runtime.kafka import client_config
 
@@ -74,52 +75,6 @@ class Record:
     probe: bool = False
 
 
-def rewinding_consumer(trackers: Mapping[str, OffsetGaps]) -> type[Any]:
-    """Faust's aiokafka consumer, but after recovery a partition of the trackers' topics resumes
-    after what this process was already handed from it, or, never committed, at its beginning.
-
-    After recovery Faust seeks every partition to its committed offset, and aiokafka's
-    ``seek_to_committed`` skips a partition whose committed offset is none or 0, leaving it
-    where the fetch that recovery discarded left it. Faust also resumes the flow before that
-    seek, so a partition can be handed records that the seek then hands over again: a
-    restarted worker processed them twice (87 clean events for 40 in the kill -9 test).
-    Going back to the beginning every time would replay, at each rebalance, what this worker
-    already processed (a restarted worker sees two: one when it joins, one when its dead
-    predecessor's session expires). Each tracker learns where its partitions resume, so a
-    first delivery beyond that reveals a hole. Set as the transport's ``Consumer``.
-    """
-
-    class RewindingConsumer(faust_aiokafka.Consumer):
-        async def seek_to_committed(self) -> Mapping[Any, int]:
-            committed: Mapping[Any, int] = await super().seek_to_committed()
-            resumed, unread = 0, []
-            for tp in sorted(tp for tp in committed if tp.topic in trackers):
-                tracker, committed_offset = trackers[tp.topic], committed[tp] or 0
-                handed = tracker.resume_offset(tp.partition)
-                if handed is not None and handed > committed_offset:
-                    self._thread.seek(tp, handed)  # as Faust's own _seek does
-                    tracker.expect(tp.partition, handed)
-                    resumed += 1
-                elif committed_offset:
-                    tracker.expect(tp.partition, committed_offset)
-                else:
-                    unread.append(tp)
-            if unread:
-                await self._thread.seek_to_beginning(*unread)
-                for tp, offset in (await self._thread.earliest_offsets(*unread)).items():
-                    trackers[tp.topic].expect(tp.partition, offset)
-            if resumed or unread:
-                log.info(
-                    "after recovery: %d partitions resume after what this worker was handed, "
-                    "%d never committed start at their beginning",
-                    resumed,
-                    len(unread),
-                )
-            return committed
-
-    return RewindingConsumer
-
-
 class OffsetGaps:
     """Per partition of one topic: the next offset expected, and reading back what was skipped."""
 
@@ -127,7 +82,7 @@ class OffsetGaps:
         self._kafka = kafka
         self._topic = topic
         self._expected: dict[int, int] = {}
-        self._delivered: dict[int, int] = {}  # kept across rebalances: see rewinding_consumer
+        self._delivered: dict[int, int] = {}  # kept across rebalances: see faustkit.transport
         self._active: dict[int, float] = {}  # monotonic time of the last delivery, seek or probe
 
     @property
@@ -151,6 +106,20 @@ class OffsetGaps:
         """Whether this process was handed ``offset`` already: Faust delivering again what it had
         queued before its own seek after recovery. The stages processed it; it is skipped."""
         return offset < self._delivered.get(partition, 0)
+
+    async def contiguous(self, record: Record) -> list[Record]:
+        """This record, preceded by any the stream skipped before it, gap probes left out;
+        nothing if this process was handed it already."""
+        if self.handed(record.partition, record.offset):
+            REDELIVERED.labels(record.topic).inc()
+            return []
+        missing = self.skipped_before(record.partition, record.offset)
+        records = [record]
+        if missing:
+            earlier = await self.read_back(record.partition, missing)
+            READ_BACK.labels(record.topic).inc(len(earlier))
+            records = [*earlier, record]
+        return [r for r in records if not r.probe]
 
     def skipped_before(self, partition: int, offset: int) -> range:
         """The offsets skipped before ``offset`` (empty unless this message jumped ahead)."""

@@ -4,7 +4,7 @@ Faust writes a table change to the changelog partition of the event being proces
 key may only be deleted while processing an event of the partition it belongs to. Each id
 is remembered with its partition and time bucket; this queue hands back, per partition,
 the ids whose bucket has passed, a few at a time, so expiry costs O(1) per event and never
-stalls the stream. After a start or a rebalance the queue is rebuilt from the table once.
+stalls the stream. After a start or a rebalance the queue is rebuilt from the table, once it is whole.
 
 It holds every live id, so its size is the worker's memory at a million ids: the keys of
 one partition and bucket are packed into one bytearray, each behind a two-byte length,
@@ -55,15 +55,10 @@ class Bucket:
 class ExpiryQueue:
     def __init__(self) -> None:
         self._queues: dict[int, deque[Bucket]] = {}
-        self.loaded = False
-
-    def reset(self) -> None:
-        """Partitions moved: rebuild from the table at the next event."""
-        self._queues.clear()
-        self.loaded = False
 
     def load(self, entries: Iterable[tuple[bytes, int, int]]) -> None:
-        """(key, partition, bucket) of everything in the table, in any order."""
+        """(key, partition, bucket) of everything in the table, in any order: the queue holds
+        exactly these (what the table holds after a rebalance)."""
         by_partition: dict[int, dict[int, Bucket]] = {}
         for key, partition, number in entries:
             buckets = by_partition.setdefault(partition, {})
@@ -74,7 +69,6 @@ class ExpiryQueue:
         self._queues = {
             p: deque(b for _, b in sorted(buckets.items())) for p, buckets in by_partition.items()
         }
-        self.loaded = True
 
     def add(self, partition: int, number: int, key: bytes) -> None:
         queue = self._queues.setdefault(partition, deque())

@@ -1,7 +1,7 @@
 """The per-occurrence steps, free of Kafka and Faust so they can be tested and benchmarked alone.
 
 Deduplication and aggregation, which need state, live in :mod:`processors.app` and
-:mod:`processors.aggregate`.
+:mod:`processors.core.incident`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from processors.normalize import message_of, normalize
-from processors.taxonomy import classify
+from processors.core.normalize import message_of, normalize
+from processors.core.taxonomy import classify
 from schemas import CleanEvent, RawEnvelope, SchemaError, decode
 from schemas.codec import describe_validation_error
 

@@ -25,6 +25,7 @@ new updates from replays, and the changes that made it news.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Mapping
@@ -34,7 +35,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from processors.recovery import NODE_OUTAGE_CATEGORY
+from processors.core.recovery import NODE_OUTAGE_CATEGORY
 from schemas import (
     Change,
     CleanEvent,
@@ -128,7 +129,12 @@ def labels_of(clean: CleanEvent, *, echo: bool = False) -> dict[str, str]:
 
 
 def fingerprint(labels: dict[str, str], group_by: tuple[str, ...] = GROUP_LABELS) -> str:
-    material = "\x1f".join(f"{name}={labels.get(name, '')}" for name in sorted(group_by))
+    return _digest_of("\x1f".join(f"{name}={labels.get(name, '')}" for name in sorted(group_by)))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _digest_of(material: str) -> str:
+    """An incident's fingerprint from its grouping labels; a storm asks for the same few again and again."""
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
@@ -218,35 +224,67 @@ def observe(
         state.occurrences += 1
         return state
     if state is None or state.status == IncidentStatus.RESOLVED.value:
-        previous_version = state.version if state else 0
-        state = IncidentState(
-            fingerprint=fingerprint(labels, group_by),
-            labels={
-                **clean.labels,
-                **{name: labels.get(name, "") for name in (*SHARED_LABELS, *group_by)},
-            },
-            severity=labels["severity"],
-            category=labels["category"],
-            title=category_title(
-                labels["category"],
-                namespace=labels["namespace"] or None,
-                workload=labels["workload"] or None,
-                node=labels["node"] or None,
-                kind=labels["kind"],
-                language="en",
-            ),
-            first_seen=seen_at,
-            last_seen=seen_at,
-            last_occurrence_at=now,
-            version=previous_version,
-            # Pods of a node not known yet wait longer, so that the node's own incident,
-            # which inhibits theirs, is out first.
-            due_at=now + timing.group_wait * (3 if echo and not labels["node"] else 1),
-            changes=[Change.OPENED.value],
-            opened_at=now,
-            window_start=now,
-        )
+        state = _opened(state, clean, labels, now=now, timing=timing, group_by=group_by, echo=echo)
     news = _news(state, clean, labels, now=now, timing=timing, echo=echo)
+    _count(state, clean, labels, now=now, group_by=group_by, echo=echo, has_evidence=has_evidence)
+    _remember_sample(state, clean)
+    _note_news(state, news, now=now, timing=timing)
+    return state
+
+
+def _opened(
+    resolved: IncidentState | None,
+    clean: CleanEvent,
+    labels: dict[str, str],
+    *,
+    now: float,
+    timing: Timing,
+    group_by: tuple[str, ...],
+    echo: bool,
+) -> IncidentState:
+    """A new incident (or a resolved one opened again, its version going on) for ``clean``."""
+    seen_at = clean.last_seen.timestamp()
+    return IncidentState(
+        fingerprint=fingerprint(labels, group_by),
+        labels={
+            **clean.labels,
+            **{name: labels.get(name, "") for name in (*SHARED_LABELS, *group_by)},
+        },
+        severity=labels["severity"],
+        category=labels["category"],
+        title=category_title(
+            labels["category"],
+            namespace=labels["namespace"] or None,
+            workload=labels["workload"] or None,
+            node=labels["node"] or None,
+            kind=labels["kind"],
+            language="en",
+        ),
+        first_seen=seen_at,
+        last_seen=seen_at,
+        last_occurrence_at=now,
+        version=resolved.version if resolved else 0,
+        # Pods of a node not known yet wait longer, so that the node's own incident,
+        # which inhibits theirs, is out first.
+        due_at=now + timing.group_wait * (3 if echo and not labels["node"] else 1),
+        changes=[Change.OPENED.value],
+        opened_at=now,
+        window_start=now,
+    )
+
+
+def _count(
+    state: IncidentState,
+    clean: CleanEvent,
+    labels: dict[str, str],
+    *,
+    now: float,
+    group_by: tuple[str, ...],
+    echo: bool,
+    has_evidence: bool,
+) -> None:
+    """Count the occurrence into ``state``: times, severity, and what it names."""
+    seen_at = clean.last_seen.timestamp()
     for name in SHARED_LABELS:
         if name not in group_by and state.labels.get(name) != labels.get(name, ""):
             state.labels[name] = ""
@@ -267,9 +305,6 @@ def observe(
             _remember(state.open_objects, object_hash, MAX_TRACKED_OBJECTS)
             if state.recovery is None or seen_at > state.recovery["at"]:
                 state.recovery = None  # failing again: whatever proved recovery no longer holds
-    _remember_sample(state, clean)
-    _note_news(state, news, now=now, timing=timing)
-    return state
 
 
 def _before_recovery(state: IncidentState | None, seen_at: float) -> TypeGuard[IncidentState]:

@@ -8,22 +8,19 @@ the target is emitted again, no longer inhibited.
 
 Sources can live on any partition, so every worker keeps a view of all of them: the
 aggregate agent publishes each update of a source-matching incident to the compacted
-``inhibitors`` topic (a tombstone once resolved), and :func:`inhibitor_feed` reads that
+``inhibitors`` topic (a tombstone once resolved), and
+:func:`processors.stages.inhibitors.inhibitor_feed` reads that
 topic whole into :class:`Inhibitor`. Equal labels must be present and equal (unlike
 Alertmanager, two empty values do not count as equal: a wrong inhibition hides a page).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping, Sequence
 
-from runtime.config import InhibitRule, KafkaSettings
-from runtime.kafka import CompactedTopicReader
-from schemas import Incident, IncidentStatus, RelatedIncident, SchemaError, decode, match_all
-
-log = logging.getLogger(__name__)
+from runtime.config import InhibitRule
+from schemas import Incident, IncidentStatus, RelatedIncident, match_all
 
 
 def is_node_level(labels: Mapping[str, str]) -> bool:
@@ -111,20 +108,3 @@ class Inhibitor:
                 ):
                     return source_fingerprint
         return None
-
-
-def inhibitor_feed(kafka: KafkaSettings, inhibitor: Inhibitor) -> CompactedTopicReader:
-    """Every worker's view of the sources: the whole ``inhibitors`` topic."""
-
-    def on_record(key: bytes, value: bytes | None) -> None:
-        if value is None:
-            inhibitor.apply(key.decode(), None)
-            return
-        try:
-            incident = decode(value, Incident)
-        except SchemaError as exc:
-            log.error("inhibitors: skipped an unreadable record %r: %s", key, exc)
-            return
-        inhibitor.apply(incident.fingerprint, incident)
-
-    return CompactedTopicReader(kafka, kafka.topics.inhibitors, on_record)

@@ -3,16 +3,16 @@
 The tick timer used to deserialize every open incident each ``tick_seconds``: with
 thousands of open incidents that alone took a worker's core. The index keeps, per incident
 of this worker's partitions, the earliest time a timed action can fall due
-(:func:`processors.aggregate.wake_at`) and whether it is inhibited (its source may resolve
+(:func:`processors.core.incident.wake_at`) and whether it is inhibited (its source may resolve
 at any moment). The timer reads only those incidents. After a start or a rebalance it is
-rebuilt from the table once, when the worker has finished restoring it.
+rebuilt from the table (:meth:`DueIndex.load`) once the table is whole again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from processors.aggregate import IncidentState, Timing, wake_at
+from processors.core.incident import IncidentState, Timing, wake_at
 
 
 class DueIndex:
@@ -20,18 +20,13 @@ class DueIndex:
         self._timing = timing
         self._wake_at: dict[bytes, float] = {}
         self._inhibited: set[bytes] = set()
-        self.loaded = False
-
-    def reset(self) -> None:
-        """Partitions moved: rebuild from the table before the next tick."""
-        self._wake_at.clear()
-        self._inhibited.clear()
-        self.loaded = False
 
     def load(self, incidents: Iterable[tuple[bytes, IncidentState]]) -> None:
+        """Index exactly these incidents (what the table holds after a rebalance)."""
+        self._wake_at.clear()
+        self._inhibited.clear()
         for key, state in incidents:
             self.track(key, state)
-        self.loaded = True
 
     def track(self, key: bytes, state: IncidentState) -> None:
         """Record the state just written for ``key``."""
