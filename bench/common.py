@@ -14,6 +14,17 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 
+def cpu_seconds(pid: int | str = "self") -> float:
+    """CPU time (user + system) of process ``pid`` so far, every thread of it summed, in seconds.
+
+    From /proc/<pid>/stat (utime and stime, fields 14 and 15, in clock ticks): a process's
+    CPU does not depend on what else the shared machine runs, its wall-clock rate does.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # fields[0] is the state, field 3 of the line: utime and stime are fields[11] and fields[12].
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pin_to_one_core() -> int:
     """Pin this process (and the client threads it starts later) to one core; returns which."""
     core = min(os.sched_getaffinity(0))
