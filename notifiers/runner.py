@@ -14,6 +14,9 @@ notification log keeps an older version from ever following a newer one.
 Each replica is a static group member (``notifier.instance_id``, the pod's name): killed
 and restarted in its pod, it takes its partitions back at once instead of after the
 session timeout; stopped by SIGTERM, it leaves the group so they move at once.
+
+Polling, pausing, quarantine, durable side outputs and committing are the shared loop's
+(:mod:`runtime.committing`); this module decides and delivers a batch (:meth:`Notifier.write`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import BaseModel
 
 from notifiers.board import DUE, SUPERSEDED, Board
@@ -48,6 +51,7 @@ from notifiers.routing import RouteTree
 from notifiers.sinks import KUBE_EVENTER, KubeEventerEntry, SinkError
 from notifiers.state import NotificationLog, SilenceBook, log_key
 from notifiers.templating import BrokenTemplateError, Renderer
+from runtime.committing import Batching, CommittingStage, Consumed, Output, Partition
 from runtime.config import ConfigError, ConfigIssue, HeraldConfig, ReceiverEntry
 from runtime.kafka import CompactedTopicReader, acknowledged_producer, committing_consumer
 from schemas import (
@@ -56,8 +60,6 @@ from schemas import (
     NotifyLogEntry,
     Outcome,
     QuarantineRecord,
-    SchemaError,
-    decode,
     encode,
 )
 from schemas.base import utc_now
@@ -65,17 +67,12 @@ from schemas.matchers import Matcher, match_all
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
-IDLE_POLL_SECONDS = 0.2
 BATCH_MAX = 500
 BACKLOG_SECONDS = 10.0
-BACKLOG_INCIDENTS = 5_000
-"""Bounds on reading a backlog into one batch (its memory is per incident, not per message):
-beyond them, the rest comes in the next batch, and an incident's versions split across the
-two may both be sent (in order)."""
+BACKLOG_MESSAGES = 5_000
+"""Bounds on reading a backlog into one batch: beyond them, the rest comes in the next
+batch, and an incident's versions split across the two may both be sent (in order)."""
 LAG_REPORT_SECONDS = 15.0
-LEAVE_SECONDS = 5.0
-"""How long leaving the group may take before the consumer is closed regardless."""
 
 
 def build_receiver(config: HeraldConfig, name: str) -> tuple[Receiver, tuple[Matcher, ...]]:
@@ -137,14 +134,6 @@ def _sink_receiver(
     return factory, settings, tuple(spec.matchers)
 
 
-def position(message: Message) -> tuple[str, int, int]:
-    """Topic, partition and offset of a consumed message (always set on those)."""
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
-    if topic is None or partition is None or offset is None:
-        raise ValueError("not a consumed message")
-    return topic, partition, offset
-
-
 @dataclass(frozen=True, slots=True)
 class Attempts:
     """How a delivery ended: after how many attempts, and why it failed ('' when delivered)."""
@@ -189,35 +178,42 @@ class RunStats:
     quarantined: int = 0
     retries: int = 0
     digests: int = 0
-    revoked: set[tuple[str, int]] = field(default_factory=set)
 
 
 @dataclass
 class Batch:
-    """Consumed messages handled together: decided one by one, delivered paced, committed at once."""
+    """What the notifier decided of one batch of updates: delivered paced, committed at once."""
 
-    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    """Per partition, the offset to commit once the batch is done."""
-    started: float = field(default_factory=time.monotonic)
+    partitions: frozenset[Partition] = frozenset()
+    """The batch's partitions: one revoked while a delivery waits abandons the batch."""
     due: dict[str, Incident] = field(default_factory=dict)
     """Updates to deliver by fingerprint, in arrival order; a later version supersedes an earlier."""
     decided: dict[str, NotifyLogEntry] = field(default_factory=dict)
     """What this batch decided so far, consulted before the log (which it has not reached yet)."""
     records: list[NotifyLogEntry] = field(default_factory=list)
 
-    def add(self, message: Message) -> None:
-        topic, partition, offset = position(message)
-        self.next_offsets[(topic, partition)] = max(offset + 1, self.next_offsets.get((topic, partition), 0))
 
-    @property
-    def partitions(self) -> set[tuple[str, int]]:
-        return set(self.next_offsets)
-
-
-class Notifier:
+class Notifier(CommittingStage[Incident]):
     def __init__(
         self, config: HeraldConfig, receiver: Receiver, *, filters: tuple[Matcher, ...] = ()
     ) -> None:
+        self.group_id = f"{config.kafka.topic_prefix}notifier.{receiver.name}"
+        self.instance_id = config.notifier.instance_id
+        super().__init__(
+            stage=f"notifier.{receiver.name}",
+            model=Incident,
+            consumer=committing_consumer(
+                config.kafka,
+                group_id=self.group_id,
+                client_id=f"herald-notifier-{receiver.name}",
+                instance_id=self.instance_id,
+                session_timeout_seconds=config.notifier.session_timeout_seconds,
+            ),
+            producer=acknowledged_producer(config.kafka),
+            invalid_topic=config.kafka.topics.invalid,
+            batching=Batching(BATCH_MAX, backlog_seconds=BACKLOG_SECONDS, backlog_messages=BACKLOG_MESSAGES),
+            instance_id=self.instance_id,
+        )
         self._config = config
         self._receiver = receiver
         self._filters = filters
@@ -229,27 +225,13 @@ class Notifier:
         self._log = NotificationLog()
         self._silences = SilenceBook()
         self.board = Board()
-        self._owned: set[tuple[str, int]] = set()
-        """Kept from the (incremental) rebalance callbacks for /readyz: asking the consumer from
-        the HTTP thread waits for the polling thread to let go of it, seconds at a time."""
         self._readers = [
             CompactedTopicReader(config.kafka, self._topics.notify_log, self._log.on_record),
             CompactedTopicReader(config.kafka, self._topics.silences, self._silences.on_record),
         ]
-        self._stop = asyncio.Event()
         self._ready = threading.Event()
         self._lag_checked = 0.0
         self.stats = RunStats()
-        self.group_id = f"{config.kafka.topic_prefix}notifier.{receiver.name}"
-        self.instance_id = config.notifier.instance_id
-        self._consumer = committing_consumer(
-            config.kafka,
-            group_id=self.group_id,
-            client_id=f"herald-notifier-{receiver.name}",
-            instance_id=self.instance_id,
-            session_timeout_seconds=config.notifier.session_timeout_seconds,
-        )
-        self._producer = acknowledged_producer(config.kafka)
 
     @property
     def silences(self) -> SilenceBook:
@@ -263,7 +245,7 @@ class Notifier:
             return False, why
         if not self._ready.is_set():
             return False, "reading the notification log and silences"
-        if not self._owned:
+        if not self.assigned:
             return False, "no partitions assigned"
         return True, ""
 
@@ -272,9 +254,6 @@ class Notifier:
         view no longer follows the topic, so decisions would go wrong; a restart reads it anew."""
         stopped = [f"{reader.topic}: {reader.failure}" for reader in self._readers if reader.failure]
         return (False, "reader stopped: " + "; ".join(stopped)) if stopped else (True, "")
-
-    def stop(self) -> None:
-        self._stop.set()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -285,9 +264,6 @@ class Notifier:
                 # The log must be whole before the first decision, or a restart would resend.
                 await loop.run_in_executor(None, reader.wait_caught_up, 120.0)
             self._ready.set()
-            self._consumer.subscribe(
-                [self._topics.alerts], on_revoke=self._on_revoke, on_assign=self._on_assign
-            )
             log.info(
                 "notifier %s (%s -> %s) consuming %s as %s",
                 self._name,
@@ -296,101 +272,33 @@ class Notifier:
                 self._topics.alerts,
                 f"static member {self.instance_id}" if self.instance_id else "a dynamic member",
             )
-            while not self._stop.is_set():
-                messages = await loop.run_in_executor(None, self._poll_batch)
-                if messages:
-                    batch = Batch()
-                    while messages:
-                        self._take(batch, messages)
-                        messages = await self._more_backlog(batch)
-                    await self._handle(batch)
-                self._report_lag()
+            await self.consume([self._topics.alerts])
         finally:
             for reader in self._readers:
                 reader.stop()
-            await loop.run_in_executor(None, self._leave_group)
-            self._producer.flush(30)
+            await self.close()
             await self._receiver.aclose()
 
-    def _leave_group(self) -> None:
-        """Leave the group, then close, so the partitions move to another replica at once.
-
-        A static member's ``close()`` alone never sends LeaveGroup (KIP-345: it is expected
-        back under its id), so its partitions would wait out the session timeout.
-        ``unsubscribe()`` does send it, once polls have served the revocation; librdkafka
-        then forgets the member id, which is what is waited for.
-        """
-        try:
-            if self._consumer.memberid():
-                self._consumer.unsubscribe()
-                deadline = time.monotonic() + LEAVE_SECONDS
-                while self._consumer.memberid() and time.monotonic() < deadline:
-                    self._consumer.poll(0.1)  # what it fetched is dropped: the next owner reads it
-        except (KafkaException, RuntimeError) as exc:  # fenced or failed: close it all the same
-            log.warning("%s: could not leave the consumer group: %s", self._name, exc)
-        finally:
-            self._consumer.close()
-
-    def _poll_batch(self) -> list[Message]:
-        """One message, waiting up to POLL_SECONDS, then whatever else is already fetched."""
-        first = self._consumer.poll(POLL_SECONDS)
-        if first is None:
-            return []
-        return self._checked([first, *self._consumer.consume(num_messages=BATCH_MAX - 1, timeout=0)])
-
-    def _checked(self, polled: list[Message]) -> list[Message]:
-        """The messages, consumer errors left out (logged; a fatal one raises)."""
-        batch = []
-        for message in polled:
-            error = message.error()
-            if error is None:
-                batch.append(message)
-            else:
-                self._log_consumer_error(error)
-        return batch
-
-    def _take(self, batch: Batch, messages: list[Message]) -> None:
-        """Decide each message into the batch, in offset order."""
+    async def write(self, batch: Consumed[Incident]) -> bool:
+        """Decide each update in offset order, record those not sent, deliver the rest; False
+        if a partition was revoked or we are stopping: its next owner delivers the rest."""
+        decisions = Batch(partitions=batch.partitions)
         now = utc_now()
-        for message in messages:
-            batch.add(message)
-            self.stats.revoked.discard(position(message)[:2])
-            try:
-                incident = decode(message.value() or b"", Incident)
-            except SchemaError as exc:
-                self._quarantine(message, exc)
-                continue
-            self._decide(batch, incident, now)
+        for incident in batch.items:
+            self._decide(decisions, incident, now)
+        await self._write_log(decisions.records)
+        return await self._deliver_due(decisions)
 
-    async def _more_backlog(self, batch: Batch) -> list[Message]:
-        """More of the batch's partitions, while the consumer knows they hold more than it
-        has read (a backlog): what is waiting is decided together, so a newer version of an
-        incident supersedes an older one before either is sent. Empty when caught up."""
-        if (
-            self._stop.is_set()
-            or batch.partitions & self.stats.revoked
-            or time.monotonic() - batch.started > BACKLOG_SECONDS
-            or len(batch.decided) >= BACKLOG_INCIDENTS
-            or not self._behind(batch.partitions)
-        ):
-            return []
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._poll_batch)
+    async def tick(self) -> None:
+        """The lag, from what the consumer already knows (no broker round trip on the delivery path)."""
+        if time.monotonic() - self._lag_checked < LAG_REPORT_SECONDS:
+            return
+        self._lag_checked = time.monotonic()
+        for partition, lag in self.lags().items():
+            CONSUMER_LAG.labels(self._name, str(partition)).set(lag)
 
-    def _behind(self, partitions: set[tuple[str, int]]) -> bool:
-        """Whether the last fetch of any of these partitions showed messages past our position
-        (local state only: no broker round trip)."""
-        for tp in self._consumer.position([TopicPartition(t, p) for t, p in partitions]):
-            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
-            if tp.error is None and tp.offset >= 0 and high > tp.offset:
-                return True
-        return False
-
-    async def _handle(self, batch: Batch) -> None:
-        self._write_log(batch.records)
-        if not await self._deliver_due(batch):
-            return  # partition revoked or stopping: its next owner delivers the rest; do not commit
-        self._commit(batch)
+    def quarantined(self, records: list[QuarantineRecord]) -> None:
+        self.stats.quarantined += len(records)
 
     def _decide(self, batch: Batch, incident: Incident, now: datetime) -> None:
         fingerprint = incident.fingerprint
@@ -516,7 +424,8 @@ class Notifier:
             attempts = await self._deliver(notification, partitions)
             if attempts is None:
                 return False
-            self._settle(notification, attempts)
+            # Acknowledged before the next delivery: a crash resends at most the one in flight.
+            await self.produce_durably(self._settle(notification, attempts))
         return True
 
     def _next_notification(self, queue: list[Incident]) -> Notification:
@@ -537,29 +446,34 @@ class Notifier:
         except Exception:  # sent one by one, each failure is dead-lettered with its update
             return False
 
-    def _settle(self, notification: Notification, attempts: Attempts) -> None:
-        """Record what happened to every incident in the notification, durably, before committing."""
+    def _settle(self, notification: Notification, attempts: Attempts) -> list[Output]:
+        """Record what happened to every incident in the notification: the dead letters and
+        notification log entries to write, together, before the next delivery and the commit."""
         outcome = Outcome.DEAD_LETTERED if attempts.failure else Outcome.DELIVERED
         DELIVERIES.labels(self._name, outcome.value).inc()
         self._log_attempt(notification, attempts)
         now = utc_now()
+        letters = []
         for incident in notification.incidents:
             self.board.settled(incident.fingerprint, incident.version, outcome.value, at=now)
             if attempts.failure:
-                self._dead_letter(incident, attempts)
+                letters.append(self._dead_letter(incident, attempts))
             else:
                 self.stats.delivered += 1
                 DELIVERY_LATENCY.labels(self._name).observe((now - incident.emitted_at).total_seconds())
-        self._write_log([self._log.decided(self._name, i, outcome) for i in notification.incidents])
+        return [
+            *letters,
+            *self._logged([self._log.decided(self._name, i, outcome) for i in notification.incidents]),
+        ]
 
-    async def _deliver(self, notification: Notification, partitions: set[tuple[str, int]]) -> Attempts | None:
+    async def _deliver(self, notification: Notification, partitions: Set[Partition]) -> Attempts | None:
         """Deliver with retries, bounded by the retry budget, each attempt paced by the rate
         budget; None means abandon (do not commit)."""
         deadline = time.monotonic() + self._budget_seconds
         attempt = 0
         while True:
             wait = self._rate.wait_seconds()
-            if wait > 0 and not await self._idle(wait, partitions):
+            if wait > 0 and not await self.hold(wait, partitions):
                 return None
             self._rate.take()
             attempt += 1
@@ -578,67 +492,25 @@ class Notifier:
                 self.stats.retries += 1
                 RETRIES.labels(self._name).inc()
                 self._log_retry(notification, attempt=attempt, seconds=took, delay=delay, error=exc)
-                if not await self._idle(delay, partitions):
+                if not await self.hold(delay, partitions):
                     return None
             except Exception as exc:  # an update the receiver cannot render must not stop the notifier
                 log.exception("%s: delivering %s raised", self._name, notification.incidents[0].fingerprint)
                 failure = f"permanent: {type(exc).__name__} in rendering or sending (see the notifier's log)"
                 return Attempts(attempt, failure, time.monotonic() - started)
 
-    async def _idle(self, seconds: float, partitions: set[tuple[str, int]]) -> bool:
-        """Wait while staying in the group; False if a batch partition was revoked or we are stopping."""
-        loop = asyncio.get_running_loop()
-        assignment = self._consumer.assignment()
-        self._consumer.pause(assignment)
-        try:
-            until = time.monotonic() + seconds
-            while time.monotonic() < until:
-                if self._stop.is_set() or partitions & self.stats.revoked:
-                    return False
-                wait = min(IDLE_POLL_SECONDS, max(0.0, until - time.monotonic()))
-                message = await loop.run_in_executor(None, self._consumer.poll, wait)
-                if message is not None and not message.error():
-                    # Fetched before the pause took effect: rewind so it is consumed again later.
-                    self._consumer.seek(TopicPartition(*position(message)))
-            return not self._stop.is_set() and not partitions & self.stats.revoked
-        finally:
-            current = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
-            self._consumer.resume([tp for tp in assignment if (tp.topic, tp.partition) in current])
+    async def _write_log(self, entries: list[NotifyLogEntry]) -> None:
+        await self.produce_durably(self._logged(entries))
 
-    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.stats.revoked.update((tp.topic, tp.partition) for tp in partitions)
-        self._owned.difference_update((tp.topic, tp.partition) for tp in partitions)
-
-    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._owned.update((tp.topic, tp.partition) for tp in partitions)
-        log.info("%s: assigned %s", self._receiver.name, [tp.partition for tp in partitions])
-
-    def _commit(self, batch: Batch) -> None:
-        """Commit past the batch, on the partitions we still own."""
-        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
-        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items() if (t, p) in owned]
-        if offsets:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
-
-    def _write_log(self, entries: list[NotifyLogEntry]) -> None:
+    def _logged(self, entries: list[NotifyLogEntry]) -> list[Output]:
+        """The entries, in the log this notifier decides from at once, and as records to write."""
         for entry in entries:
             self._log.put(log_key(entry.receiver, entry.fingerprint), entry)
-        self._produce_durably(
-            self._topics.notify_log,
-            [(log_key(e.receiver, e.fingerprint), encode(e)) for e in entries],
-        )
+        return [
+            Output(self._topics.notify_log, log_key(e.receiver, e.fingerprint), encode(e)) for e in entries
+        ]
 
-    def _report_lag(self) -> None:
-        """From what the consumer already knows (no broker round trip on the delivery path)."""
-        if time.monotonic() - self._lag_checked < LAG_REPORT_SECONDS:
-            return
-        self._lag_checked = time.monotonic()
-        for tp in self._consumer.position(self._consumer.assignment()):
-            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
-            if tp.offset >= 0 and high >= 0:
-                CONSUMER_LAG.labels(self._name, str(tp.partition)).set(max(0, high - tp.offset))
-
-    def _dead_letter(self, incident: Incident, outcome: Attempts) -> None:
+    def _dead_letter(self, incident: Incident, outcome: Attempts) -> Output:
         letter = DeadLetter(
             receiver=self._receiver.name,
             receiver_type=self._receiver.type,
@@ -648,52 +520,6 @@ class Notifier:
             incident=incident,
             at=utc_now(),
         )
-        self._produce_durably(
-            self._topics.deadletter, [(f"{self._name}/{incident.fingerprint}", encode(letter))]
-        )
         self.stats.dead_lettered += 1
         DEAD_LETTERS.labels(self._name).inc()
-
-    def _quarantine(self, message: Message, exc: SchemaError) -> None:
-        topic, partition, offset = position(message)
-        log.error(
-            "%s: quarantined %s[%d]@%d: %s",
-            self._receiver.name,
-            topic,
-            partition,
-            offset,
-            exc,
-            extra={"receiver": self._name},
-        )
-        record = QuarantineRecord.of(
-            stage=f"notifier.{self._receiver.name}",
-            reason=exc.reason,
-            error=exc.detail,
-            source_topic=topic,
-            partition=partition,
-            offset=offset,
-            payload=message.value(),
-        )
-        self._produce_durably(self._topics.invalid, [(f"{topic}/{partition}/{offset}", encode(record))])
-        self.stats.quarantined += 1
-
-    def _produce_durably(self, topic: str, records: list[tuple[str, bytes]]) -> None:
-        """Produce and wait for the broker's acks, so the source offsets can be committed after."""
-        if not records:
-            return
-        errors: list[KafkaError] = []
-        for key, value in records:
-            self._producer.produce(
-                topic,
-                value=value,
-                key=key.encode(),
-                on_delivery=lambda err, _msg: errors.append(err) if err else None,
-            )
-        if self._producer.flush(60) or errors:
-            raise RuntimeError(f"could not write to {topic}: {errors or 'timed out'}")
-
-    def _log_consumer_error(self, error: KafkaError) -> None:
-        if error.fatal() or error.code() == KafkaError._FATAL:
-            # One such: another process joined with this group.instance.id, fencing this one.
-            raise RuntimeError(f"fatal consumer error (instance id {self.instance_id!r}): {error.str()}")
-        log.warning("%s: consumer: %s", self._receiver.name, error)
+        return Output(self._topics.deadletter, f"{self._name}/{incident.fingerprint}", encode(letter))

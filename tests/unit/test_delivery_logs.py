@@ -22,6 +22,7 @@ from notifiers.errors import PermanentError, RetryableError
 from notifiers.notification import Notification
 from notifiers.pacing import RateLimit
 from notifiers.runner import Batch, Notifier, outcome_line
+from runtime.committing import Output
 from runtime.config import load_config
 from runtime.log import SECRETS, JsonFormatter, TextFormatter, register_secrets
 from runtime.redact import redact_url
@@ -111,13 +112,17 @@ def make_notifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[M
 
     def make(receiver: FakeReceiver) -> Notifier:
         notifier = Notifier(config, receiver)
-        notifier._produce_durably = lambda topic, records: None  # type: ignore[method-assign]
+        notifier.produce_durably = written  # type: ignore[method-assign]
         made.append(notifier)
         return notifier
 
     yield make
     for notifier in made:
         notifier._consumer.close()
+
+
+async def written(outputs: list[Output]) -> None:
+    """Where the notifier's records would be produced and acknowledged: nowhere."""
 
 
 def update(index: int, version: int = 1, **fields: object) -> Incident:
