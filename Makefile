@@ -8,9 +8,10 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 KAFKA := compose/kafka-local
 WITH_KAFKA := compose/with-kafka
+FAULT_RUNS ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test e2e demo schemas clean bench quality postgres browser compose-schema
+.PHONY: help setup venv kafka-jars kafka-start kafka-stop lint unit test faults e2e demo schemas clean bench quality postgres browser compose-schema
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -62,6 +63,12 @@ unit: venv ## fast tests, no broker
 test: setup postgres browser compose-schema lint ## lint, then every test against a real broker (installs the test-only system packages)
 	$(WITH_KAFKA) $(BIN)/pytest -ra --ignore=tests/cluster $(PYTEST_ARGS)
 
+faults: setup postgres ## the fault suite (pytest -m fault: kill -9, failover, rebalance, broker and receiver outages), FAULT_RUNS times in a row (default 1)
+	for run in $$(seq $(FAULT_RUNS)); do \
+	  echo "fault suite: run $$run of $(FAULT_RUNS)"; \
+	  $(WITH_KAFKA) $(BIN)/pytest -ra -m fault tests/integration tests/e2e $(PYTEST_ARGS) || exit 1; \
+	done
+
 e2e: venv kafka-jars ## the pipeline and the Helm chart against a real Kubernetes control plane (it and helm built once with Go, cached)
 	tests/e2e/control-plane build
 	tests/e2e/helm build
@@ -84,6 +91,7 @@ bench: setup ## run every benchmark against a real broker, then write docs/bench
 	  $(BIN)/python -m bench.processor_bench && \
 	  $(BIN)/python -m bench.processor_bench --workers 2 && \
 	  $(BIN)/python -m bench.processor_bench --events 1000000 --profile-seconds 0 && \
+	  $(BIN)/python -m bench.processor_ab && \
 	  $(BIN)/python -m bench.notifier_bench && \
 	  $(BIN)/python -m bench.pipeline_bench'
 	$(BIN)/python -m bench.report

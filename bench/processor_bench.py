@@ -232,9 +232,13 @@ def write_config(work: Path, bootstrap: str, prefix: str) -> Path:
     return config
 
 
-def start_workers(config: Path, work: Path, count: int) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    config: Path, work: Path, count: int, *, checkout: Path | None = None
+) -> list[subprocess.Popen[bytes]]:
+    """``count`` workers of this checkout, or of another (its code first on the path)."""
     # One worker inherits this process's single-core affinity; several share every core.
     every_core = os.sched_getaffinity(0) if count == 1 else set(range(os.cpu_count() or 1))
+    env = {**os.environ, "PYTHONPATH": str(checkout)} if checkout else None
     workers = [
         subprocess.Popen(
             # Each its own static member, whatever HOSTNAME the environment exports.
@@ -250,6 +254,8 @@ def start_workers(config: Path, work: Path, count: int) -> list[subprocess.Popen
             ],
             stdout=(work / f"worker-{index}.log").open("wb"),
             stderr=subprocess.STDOUT,
+            cwd=checkout,
+            env=env,
         )
         for index in range(count)
     ]

@@ -93,6 +93,7 @@ def quarantined(namespace: Namespace, expected: int) -> list[QuarantineRecord]:
     return [decode(m.value() or b"", QuarantineRecord) for m in messages]
 
 
+@pytest.mark.fault
 def test_kill_9_mid_stream_leaves_exactly_one_row_per_occurrence(
     namespace: Namespace, postgres: PostgresServer, tmp_path: Path
 ) -> None:

@@ -84,6 +84,7 @@ def run_notifier(
     )
 
 
+@pytest.mark.fault
 def test_outage_of_the_webhook_loses_nothing_and_doubles_nothing(
     namespace: Namespace, tmp_path: Path
 ) -> None:
@@ -135,6 +136,7 @@ def test_permanent_failure_goes_to_the_dead_letter_topic_without_the_secret(
     assert SECRET not in tail(tmp_path / "notifier.log", 10_000)
 
 
+@pytest.mark.fault
 def test_restart_resumes_after_the_last_delivery_without_resending(
     namespace: Namespace, tmp_path: Path
 ) -> None:

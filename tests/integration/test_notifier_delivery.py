@@ -124,6 +124,7 @@ def test_one_receivers_outage_neither_loses_nor_delays_the_other(
             assert sorted(seen) == sorted((f"{i:016x}", 1) for i in range(20))
 
 
+@pytest.mark.fault
 def test_kill_9_resends_at_most_the_message_in_flight(namespace: Namespace, tmp_path: Path) -> None:
     def slow(_index: int, _request: Request) -> Reply:
         time.sleep(0.2)

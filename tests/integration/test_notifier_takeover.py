@@ -55,6 +55,7 @@ def test_a_backlog_of_versions_1_to_n_sends_only_n(namespace: Namespace, tmp_pat
     assert sorted(seen) == sorted([(f"{0:016x}", VERSIONS), *((f"{i:016x}", 3) for i in range(1, 7))])
 
 
+@pytest.mark.fault
 def test_a_static_member_stopped_by_sigterm_hands_its_partitions_over_at_once(
     namespace: Namespace, tmp_path: Path
 ) -> None:

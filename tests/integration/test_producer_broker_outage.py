@@ -19,6 +19,7 @@ pytestmark = pytest.mark.integration
 OUTAGE_SECONDS = 30
 
 
+@pytest.mark.fault
 def test_every_event_arrives_after_a_30_second_broker_outage(tmp_path: Path) -> None:
     with private_broker(tmp_path / "kafka") as broker, FakeApiServer(bookmark_interval=0.5) as api:
         namespace = make_namespace(broker.bootstrap, tmp_path)

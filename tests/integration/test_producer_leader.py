@@ -168,6 +168,7 @@ def test_only_the_leader_publishes(api: FakeApiServer, namespace: Namespace, tmp
     assert len(envelopes) == len(events.expected), "one writer: no occurrence repeated"
 
 
+@pytest.mark.fault
 def test_standby_takes_over_from_a_killed_leader_and_loses_nothing(
     api: FakeApiServer, namespace: Namespace, tmp_path: Path
 ) -> None:

@@ -139,6 +139,7 @@ def test_no_occurrence_lost_across_watch_faults(
     assert len(lists) >= 3, "each 410 must have forced a relist"
 
 
+@pytest.mark.fault
 def test_sigkill_and_restart_resume_without_republishing(
     api: FakeApiServer, namespace: Namespace, tmp_path: Path
 ) -> None:
@@ -174,6 +175,7 @@ def test_sigkill_and_restart_resume_without_republishing(
     assert len(lists) == 1, "the restart must resume from its checkpoint, not list again"
 
 
+@pytest.mark.fault
 def test_sigkill_mid_stream_loses_nothing(api: FakeApiServer, namespace: Namespace, tmp_path: Path) -> None:
     watch_one_cluster(api, namespace, tmp_path)
     events = Recorder(api)

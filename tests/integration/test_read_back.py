@@ -94,6 +94,7 @@ class FaustConsumerOf:
         return dict(await self._consumer.end_offsets(list(partitions)))
 
 
+@pytest.mark.fault
 def test_after_recovery_a_partition_resumes_after_what_was_delivered_or_committed(
     namespace: Namespace,
 ) -> None:
@@ -169,6 +170,7 @@ async def seek_after_a_discarded_fetch(
         await consumer.stop()
 
 
+@pytest.mark.fault
 def test_a_hole_at_a_quiet_tail_is_probed_revealed_and_read_back(namespace: Namespace) -> None:
     """The failover tail hole: recovery sought to the committed offset, the records fetched after it
     were discarded, and no later message comes. The probe is that later message."""
